@@ -1,0 +1,1 @@
+"""The topic catalog: every topic trackbridge uses, and its provisioning."""

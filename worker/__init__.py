@@ -1,0 +1,1 @@
+"""trackbridge's outside edge: routing by source, the Faust worker, metrics and the CLI."""

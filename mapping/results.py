@@ -63,8 +63,9 @@ class Translation(msgspec.Struct, gc=False):
 
     `endpoint` names the matched route (e.g. `v1.identify`, `v2.batch`; the names are listed in
     `mapping.routes`), None when the envelope is malformed or the endpoint unknown; metrics
-    label consumption with it. `request_id` and `received_at` are the envelope's values (None when the envelope is
-    malformed), for record keys, headers and dead-letter records.
+    label consumption with it. `request_id` and `received_at` are the envelope's values, verbatim,
+    for record keys, headers and dead-letter records; None when the input is not a JSON object or
+    the field is missing, empty or not a string (a malformed envelope keeps the ones it has, spec §14).
     """
 
     request_id: str | None

@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from worker import offline
+from worker import commands, offline
 
 # Each command module exposes `register(subparsers)`, which adds its subcommand(s) and sets
 # `func` (taking the parsed namespace, returning the exit status) as the parser default.
-COMMAND_MODULES = (offline,)
+COMMAND_MODULES = (offline, commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,153 @@
+"""The Track API endpoints we recognise (spec §4, §5) and how a method and path find one (spec §1).
+
+`Endpoint` is the one list of route names; metrics enumerate it. `match_route` splits the still
+percent-encoded path on `/`, percent-decodes each segment on its own as UTF-8 (`%2F` stays inside
+its segment, `+` stays a plus, a malformed `%` sequence is kept literally), ignores one trailing
+empty segment, and compares literal segments case-sensitively and the method case-insensitively.
+"""
+
+from __future__ import annotations
+
+import enum
+import operator
+import types
+import urllib.parse
+from collections.abc import Callable, Sequence
+
+import msgspec
+
+from mapping.reasons import Reason
+
+
+class Endpoint(enum.StrEnum):
+    """Stable names of the recognised routes (label values for metrics)."""
+
+    V1_IDENTIFY = "v1.identify"
+    V1_DELETE = "v1.delete"
+    V1_EVENT = "v1.event"
+    V1_ANONYMOUS_EVENT = "v1.anonymous_event"
+    V1_ADD_DEVICE = "v1.add_device"
+    V1_DELETE_DEVICE = "v1.delete_device"
+    V1_SUPPRESS = "v1.suppress"
+    V1_UNSUPPRESS = "v1.unsuppress"
+    V1_MERGE = "v1.merge"
+    V1_METRICS = "v1.metrics"
+    V1_PUSH_EVENTS = "v1.push_events"
+    V1_FORM_SUBMIT = "v1.form_submit"
+    V1_SEGMENT_ADD = "v1.segment_add"
+    V1_SEGMENT_REMOVE = "v1.segment_remove"
+    V1_UNSUBSCRIBE = "v1.unsubscribe"
+    V1_REGION = "v1.region"
+    V2_ENTITY = "v2.entity"
+    V2_BATCH = "v2.batch"
+
+
+ENDPOINTS: tuple[Endpoint, ...] = tuple(Endpoint)
+"""Every endpoint name, in table order."""
+
+ROUTE_SKIPS = types.MappingProxyType(
+    {
+        Endpoint.V1_FORM_SUBMIT: Reason.FORM_SUBMISSION_NOT_FORWARDED,
+        Endpoint.V1_SEGMENT_ADD: Reason.MANUAL_SEGMENT_NOT_FORWARDED,
+        Endpoint.V1_SEGMENT_REMOVE: Reason.MANUAL_SEGMENT_NOT_FORWARDED,
+        Endpoint.V1_UNSUBSCRIBE: Reason.CUSTOM_UNSUBSCRIBE_NOT_FORWARDED,
+        Endpoint.V1_REGION: Reason.NOT_A_DATA_CALL,
+    }
+)
+"""Endpoints skipped on their route alone, before authentication (spec §11)."""
+
+# spec §4 and §5: method, path template ("{}" is a parameter segment), endpoint.
+_TABLE = (
+    ("PUT", "/api/v1/customers/{}", Endpoint.V1_IDENTIFY),
+    ("DELETE", "/api/v1/customers/{}", Endpoint.V1_DELETE),
+    ("POST", "/api/v1/customers/{}/events", Endpoint.V1_EVENT),
+    ("POST", "/api/v1/events", Endpoint.V1_ANONYMOUS_EVENT),
+    ("PUT", "/api/v1/customers/{}/devices", Endpoint.V1_ADD_DEVICE),
+    ("DELETE", "/api/v1/customers/{}/devices/{}", Endpoint.V1_DELETE_DEVICE),
+    ("POST", "/api/v1/customers/{}/suppress", Endpoint.V1_SUPPRESS),
+    ("POST", "/api/v1/customers/{}/unsuppress", Endpoint.V1_UNSUPPRESS),
+    ("POST", "/api/v1/merge_customers", Endpoint.V1_MERGE),
+    ("POST", "/api/v1/metrics", Endpoint.V1_METRICS),
+    ("POST", "/api/v1/push/events", Endpoint.V1_PUSH_EVENTS),
+    ("POST", "/push/events", Endpoint.V1_PUSH_EVENTS),  # customerio-ruby's path [CLIENT]
+    ("POST", "/api/v1/forms/{}/submit", Endpoint.V1_FORM_SUBMIT),
+    ("POST", "/api/v1/segments/{}/add_customers", Endpoint.V1_SEGMENT_ADD),
+    ("POST", "/api/v1/segments/{}/remove_customers", Endpoint.V1_SEGMENT_REMOVE),
+    ("POST", "/unsubscribe/{}", Endpoint.V1_UNSUBSCRIBE),
+    ("GET", "/api/v1/accounts/region", Endpoint.V1_REGION),
+    ("POST", "/api/v2/entity", Endpoint.V2_ENTITY),
+    ("POST", "/api/v2/batch", Endpoint.V2_BATCH),
+)
+
+
+class Route(msgspec.Struct, frozen=True, gc=False):
+    """A matched route and its parameter segments, percent-decoded (None: not valid UTF-8)."""
+
+    endpoint: Endpoint
+    params: tuple[str | None, ...] = ()
+
+
+_Literals = Callable[[Sequence[str | None]], object]
+
+
+def _compile() -> dict[int, list[tuple[_Literals, tuple[int, ...], dict[object, dict[str, Endpoint]]]]]:
+    """Index the table by segment count, then by parameter positions (fewest first).
+
+    For each (count, positions) there is one getter that picks the literal segments out of a split
+    path in C, and a table from those literals to the methods and endpoints they allow.
+    """
+    grouped: dict[tuple[int, tuple[int, ...]], dict[object, dict[str, Endpoint]]] = {}
+    for method, template, endpoint in _TABLE:
+        segments = template.split("/")
+        params = tuple(i for i, segment in enumerate(segments) if segment == "{}")
+        literals = operator.itemgetter(*(i for i in range(len(segments)) if i not in params))
+        shapes = grouped.setdefault((len(segments), params), {})
+        shapes.setdefault(literals(segments), {})[method] = endpoint
+    index: dict[int, list[tuple[_Literals, tuple[int, ...], dict[object, dict[str, Endpoint]]]]] = {}
+    for (count, params), shapes in sorted(grouped.items(), key=lambda item: len(item[0][1])):
+        literals = operator.itemgetter(*(i for i in range(count) if i not in params))
+        index.setdefault(count, []).append((literals, params, shapes))
+    return index
+
+
+_INDEX = _compile()
+
+
+def split_path(path: str) -> Sequence[str | None]:
+    """The path's segments, percent-decoded (spec §1): the first is "" for a path beginning with `/`.
+
+    One trailing empty segment is dropped; a segment that is not UTF-8 once decoded becomes None.
+    """
+    segments = path.split("/")
+    if len(segments) > 2 and segments[-1] == "":
+        segments.pop()
+    if "%" not in path:
+        return segments
+    return [_decode(segment) for segment in segments]
+
+
+def _decode(segment: str) -> str | None:
+    if "%" not in segment:
+        return segment
+    try:
+        return urllib.parse.unquote_to_bytes(segment).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def match_route(method: str, path: str) -> Route | None:
+    """The route a method and path name, or None (`unknown_endpoint`)."""
+    if not path.startswith("/"):
+        return None
+    segments = split_path(path)
+    for literals, params, shapes in _INDEX.get(len(segments), ()):
+        methods = shapes.get(literals(segments))
+        if methods is not None:
+            # HTTP methods are ASCII tokens; a non-ASCII method could upper-case into one.
+            endpoint = methods.get(method) or (methods.get(method.upper()) if method.isascii() else None)
+            if endpoint is None:
+                return None
+            if len(params) == 1:
+                return Route(endpoint, (segments[params[0]],))
+            return Route(endpoint, tuple(segments[position] for position in params))
+    return None

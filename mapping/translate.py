@@ -1,0 +1,108 @@
+"""`translate`: one raw Track API call in, its Data Pipelines calls and problems out.
+
+Stages, in the spec's order (§2, §12), the first failure settling the call: envelope
+(`malformed_envelope`) → route (`unknown_endpoint` and the route-based skips of §11, both before
+authentication) → credentials parsed → body-dependent work. Matching the credentials against the
+configured sources is left to the routing layer (see `Translation`).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from mapping import v1, v2
+from mapping.credentials import parse_authorization
+from mapping.envelope import Malformed, read_envelope
+from mapping.pipelines import Call, item_stamp
+from mapping.reasons import Reason
+from mapping.results import Output, Problem, Translation
+from mapping.routes import ROUTE_SKIPS, Endpoint, match_route
+
+_ENCODER = msgspec.json.Encoder()
+# Module names for the two v2 endpoints: comparing with them skips an enum class lookup per call.
+_BATCH = Endpoint.V2_BATCH
+_ENTITY = Endpoint.V2_ENTITY
+
+_SKIP_DETAILS = {
+    Reason.FORM_SUBMISSION_NOT_FORWARDED: "form submissions are not forwarded to Data Pipelines",
+    Reason.MANUAL_SEGMENT_NOT_FORWARDED: "manual segment membership is not forwarded to Data Pipelines",
+    Reason.CUSTOM_UNSUBSCRIBE_NOT_FORWARDED: "custom unsubscribes are not forwarded to Data Pipelines",
+    Reason.NOT_A_DATA_CALL: "the account region lookup carries no data",
+}
+
+
+def translate(raw: bytes) -> Translation:
+    """Translate one input message value. Never raises, whatever the bytes.
+
+    Every call ends as at least one output or one problem, except when the credentials cannot be
+    parsed: then `credentials` is that `unauthorized` Problem and nothing else is produced.
+    """
+    read = read_envelope(raw)
+    if isinstance(read, Malformed):
+        return Translation(read.request_id, read.received_at, None, None, [], [read.problem])
+    envelope = read.envelope
+    request_id, received_at = envelope.request_id, envelope.received_at
+    route = match_route(envelope.method, envelope.path)
+    if route is None:
+        detail = f"no endpoint {envelope.method[:16]} {envelope.path[:200]}"
+        return Translation(
+            request_id, received_at, None, None, [], [Problem(Reason.UNKNOWN_ENDPOINT, detail)]
+        )
+    endpoint = route.endpoint
+    skip = ROUTE_SKIPS.get(endpoint)
+    if skip is not None:
+        return Translation(request_id, received_at, endpoint, None, [], [Problem(skip, _SKIP_DETAILS[skip])])
+    credentials = parse_authorization(envelope.authorization)
+    if isinstance(credentials, Problem):
+        return Translation(request_id, received_at, endpoint, credentials, [], [])
+    translation = Translation(request_id, received_at, endpoint, credentials, [], [])
+    if endpoint is _BATCH:
+        results = v2.batch(request_id, read.received_at, envelope.body)
+        if isinstance(results, Problem):
+            translation.problems.append(results)
+        else:
+            for index, result in enumerate(results):
+                _collect(translation, result, index, index)
+    elif endpoint is _ENTITY:
+        _collect(translation, v2.entity(item_stamp(request_id, 0, read.received_at), envelope.body), 0, None)
+    else:
+        handler = v1.HANDLERS[endpoint]
+        _collect(
+            translation,
+            handler(item_stamp(request_id, 0, read.received_at), route.params, envelope.body),
+            0,
+            None,
+        )
+    return translation
+
+
+def _collect(
+    translation: Translation, result: list[Call] | Problem, item_index: int, problem_index: int | None
+) -> None:
+    """Encode one item's calls into outputs, all or nothing, or record the item's problem."""
+    if isinstance(result, Problem):
+        translation.problems.append(_at(result, problem_index))
+        return
+    outputs = []
+    try:
+        for output_index, call in enumerate(result):
+            user_id = call.user_id
+            email_only = (
+                user_id is not None
+                and "@" in user_id
+                and user_id == call.context.journeys.identifiers.get("email")
+            )
+            value = _ENCODER.encode(call)
+            outputs.append(
+                Output(call.type_name, call.key, value, item_index, output_index, call.label, email_only)
+            )
+    except RecursionError:
+        # Data nested just below the decoder's limit can exceed it once wrapped in an output.
+        problem = Problem(Reason.INVALID_BODY, "data is nested too deeply to re-encode")
+        translation.problems.append(_at(problem, problem_index))
+        return
+    translation.outputs.extend(outputs)
+
+
+def _at(problem: Problem, item_index: int | None) -> Problem:
+    return problem if item_index is None else msgspec.structs.replace(problem, item_index=item_index)

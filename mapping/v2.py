@@ -1,0 +1,193 @@
+"""Track v2 (spec §5): `/api/v2/entity`, `/api/v2/batch` splitting, and the person operations.
+
+Each operation is dispatched on its `type` and `action` (§5.1); object operations live in
+`mapping.objects`, delivery metrics in `mapping.delivery`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from mapping import delivery, devices, events, limits, merge, objects, pipelines, relationships
+from mapping.events import EventKind
+from mapping.identify import identify
+from mapping.identity import PEOPLE, PEOPLE_OR_ANONYMOUS, Subject, check_person_ids, named_person
+from mapping.operation import ACTIONS, Batch, Operation
+from mapping.reasons import Reason
+from mapping.results import Problem
+from mapping.shapes import decode_body, optional_object
+from mapping.timestamps import time_field
+
+Result = list[pipelines.Call] | Problem
+
+_OPERATION = msgspec.json.Decoder(Operation)
+_BATCH = msgspec.json.Decoder(Batch)
+_ANY = msgspec.json.Decoder()
+
+_EVENT_KINDS: dict[str, EventKind] = {"event": "track", "page": "page", "screen": "screen"}
+_PERSON_EVENTS = {"delete": "User Deleted", "suppress": "User Suppressed", "unsuppress": "User Unsuppressed"}
+
+
+def entity(stamp: pipelines.Stamp, raw: msgspec.Raw) -> Result:
+    """`/api/v2/entity` (spec §5.5): an object, at most 32,768 bytes, then one operation."""
+    op = decode_body(_OPERATION, raw, "body is not a JSON object")
+    if isinstance(op, Problem):
+        return op
+    if len(raw) * limits.EXPANSION > limits.ENTITY_BYTES:  # spec §12: a cheap bound first
+        problem = _too_large(raw, limits.ENTITY_BYTES, Reason.ENTITY_TOO_LARGE, "body")
+        if problem is not None:
+            return problem
+    return operation(stamp, op, len(raw))
+
+
+def batch(request_id: str, received_at: str, raw: msgspec.Raw) -> list[Result] | Problem:
+    """`/api/v2/batch` (spec §5.5): each element's result, in order, or the whole call's Problem.
+
+    The wrapper must be an object with a `batch` array of at most 512,000 bytes, and not empty
+    (`empty_batch` skip). Each element is then measured (32,768 bytes) and translated on its own,
+    with its position as its item index.
+    """
+    body = decode_body(_BATCH, raw, "body is not an object with a batch array")
+    if isinstance(body, Problem):
+        return body
+    if len(raw) * limits.EXPANSION > limits.BATCH_BYTES:
+        problem = _too_large(raw, limits.BATCH_BYTES, Reason.BATCH_TOO_LARGE, "batch body")
+        if problem is not None:
+            return problem
+    if not body.batch:
+        return Problem(Reason.EMPTY_BATCH, "batch is empty")
+    return [
+        _batch_item(pipelines.item_stamp(request_id, index, received_at), index, item)
+        for index, item in enumerate(body.batch)
+    ]
+
+
+def _batch_item(stamp: pipelines.Stamp, index: int, raw: msgspec.Raw) -> Result:
+    if len(raw) * limits.EXPANSION > limits.ENTITY_BYTES:
+        problem = _too_large(raw, limits.ENTITY_BYTES, Reason.ENTITY_TOO_LARGE, f"batch[{index}]")
+        if problem is not None:
+            return problem
+    op = decode_body(_OPERATION, raw, "batch element is not a JSON object")
+    if isinstance(op, Problem):
+        return op
+    return operation(stamp, op, len(raw))
+
+
+def _too_large(raw: msgspec.Raw, limit: int, reason: Reason, what: str) -> Problem | None:
+    """A Problem when raw JSON's exact compact size (spec §12) exceeds `limit`."""
+    value = decode_body(_ANY, raw, f"{what} cannot be measured")
+    if isinstance(value, Problem):
+        return value
+    size = limits.json_size(value)
+    if size > limit:
+        return Problem(reason, f"{what} is {size} bytes; limit {limit}")
+    return None
+
+
+def operation(stamp: pipelines.Stamp, op: Operation, within: int) -> Result:
+    """Dispatch one v2 operation on its type and action (spec §5.1); `within` is its raw size."""
+    if not isinstance(op.type, str):
+        return Problem(Reason.INVALID_BODY, "type is missing or not a string")
+    actions = ACTIONS.get(op.type)
+    if actions is None:
+        return Problem(Reason.UNSUPPORTED_TYPE, f"type {op.type[:40]!r} is not person, object or delivery")
+    action = op.action
+    if not isinstance(action, str) or action not in actions:
+        shown = repr(action[:40]) if isinstance(action, str) else "missing or not a string"
+        return Problem(Reason.UNSUPPORTED_ACTION, f"action {shown} is not valid for type {op.type}")
+    if op.type == "object":
+        return objects.object_operation(stamp, op, action, within)
+    if op.type == "delivery":
+        return delivery.v2_delivery(stamp, op.identifiers, op.name, op.attributes, op.timestamp)
+    return _person_operation(stamp, op, action, within)
+
+
+def _person_operation(stamp: pipelines.Stamp, op: Operation, action: str, within: int) -> Result:
+    """The person actions (spec §5.2)."""
+    if action == "merge":
+        return merge.merge(stamp, op.primary, op.secondary, timestamp=op.timestamp)
+    if action == "identify":
+        return _identify(stamp, op, within)
+    kind = _EVENT_KINDS.get(action)
+    if kind is not None:
+        properties = optional_object(op.attributes, "attributes")
+        if isinstance(properties, Problem):
+            return properties
+        who = _person(op, PEOPLE_OR_ANONYMOUS)
+        if isinstance(who, Problem):
+            return who
+        return events.event(
+            stamp, who, kind, op.name, properties, sent_id=op.id, timestamp=op.timestamp, within=within
+        )
+    if action in ("add_relationships", "delete_relationships"):
+        return _relate(stamp, op, delete=action == "delete_relationships", within=within)
+    if action == "add_device":
+        update = devices.read_update(op.device, v2=True)
+        if isinstance(update, Problem):
+            return update
+        who = _person(op, PEOPLE)
+        if isinstance(who, Problem):
+            return who
+        return devices.created(stamp, who, update, fallback_time=op.timestamp)
+    if action == "delete_device":
+        device = devices.read_device(op.device, v2=True)
+        if isinstance(device, Problem):
+            return device
+        who = _person(op, PEOPLE)
+        if isinstance(who, Problem):
+            return who
+        when = time_field(op.timestamp, "timestamp")
+        if isinstance(when, Problem):
+            return when
+        return devices.deleted(stamp.at(when), who, device)
+    who = _person(op, PEOPLE)
+    if isinstance(who, Problem):
+        return who
+    return events.person_event(stamp, who, _PERSON_EVENTS[action], timestamp=op.timestamp)
+
+
+def _person(op: Operation, allowed: frozenset[str]) -> Subject | Problem:
+    """The person an op's `identifiers` names, with its identifier's length checked."""
+    who = named_person(op.identifiers, "identifiers", allowed)
+    if isinstance(who, Problem):
+        return who
+    return check_person_ids(who, "identifiers") or who
+
+
+def _identify(stamp: pipelines.Stamp, op: Operation, within: int) -> Result:
+    """Person identify: §4.1 with `identifiers` as the path and `attributes` as the body."""
+    attributes = optional_object(op.attributes, "attributes")
+    if isinstance(attributes, Problem):
+        return attributes
+    related = relationships.read_relationships(op.cio_relationships, required=False, v1_form=True)
+    if isinstance(related, Problem):
+        return related
+    primary = named_person(op.identifiers, "identifiers", PEOPLE_OR_ANONYMOUS)
+    if isinstance(primary, Problem):
+        return primary
+    timestamp: Any = op.timestamp
+    field = "timestamp"
+    if timestamp is None:
+        timestamp, field = attributes.get("_timestamp"), "attributes._timestamp"
+    return identify(
+        stamp, primary, attributes, related, timestamp=timestamp, timestamp_field=field, within=within
+    )
+
+
+def _relate(stamp: pipelines.Stamp, op: Operation, *, delete: bool, within: int) -> Result:
+    """Person `add_relationships` / `delete_relationships` (spec §5.2)."""
+    related = relationships.read_relationships(op.cio_relationships, required=True, v1_form=False)
+    if isinstance(related, Problem):
+        return related
+    who = _person(op, PEOPLE)
+    if isinstance(who, Problem):
+        return who
+    when = time_field(op.timestamp, "timestamp")
+    if isinstance(when, Problem):
+        return when
+    if not related.entries:
+        return Problem(Reason.EMPTY_RELATIONSHIPS, "cio_relationships is empty")
+    related = relationships.Relationships(related.entries, delete)
+    return relationships.with_objects(stamp.at(when), who, related, within=within, start=0)

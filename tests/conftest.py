@@ -1,0 +1,159 @@
+"""Shared fixtures: a real Kafka-compatible broker and factories, quixstreams style.
+
+* `broker` -- one embedded Tansu broker for the session (memory only, free loopback port);
+* `topic_prefix` -- a prefix unique to the test, so tests share the broker without sharing topics;
+* `kafka_settings` -- worker Settings pointing at the broker with the test's prefix and group;
+* `topic_factory` -- creates the topic catalog (or single topics) on the broker;
+* `worker_factory` -- starts `trackbridge worker` subprocesses; every one is stopped at teardown;
+* `produce` / `consume` -- write records to a topic, read a topic back.
+
+Tests that use the broker are marked `integration`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.kafka_helpers import TEST_CONFIG, Consume, Produce, consume_records, produce_records, with_settings
+from topics.catalog import Catalog, build_catalog
+from topics.provision import create
+from worker.embedded import EmbeddedBroker, free_port
+from worker.process import WorkerProcess
+from worker.settings import Settings, embedded, load_settings, to_environ
+from worker.sources import SourcesConfig, load_sources
+
+_COUNTER = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    """The session's embedded broker."""
+    with EmbeddedBroker() as running:
+        yield running
+
+
+@pytest.fixture
+def topic_prefix(request: pytest.FixtureRequest) -> str:
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40].strip("-")
+    return f"t{next(_COUNTER)}-{os.getpid()}-{name}."
+
+
+@pytest.fixture(scope="session")
+def sources_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The spec's test sources (tests/mapping/vectors/test_config.json) as a TOML sources file."""
+    config = json.loads(TEST_CONFIG.read_text())
+    path = tmp_path_factory.mktemp("sources") / "sources.toml"
+    path.write_text(sources_toml(config))
+    return path
+
+
+def sources_toml(config: Mapping[str, Any]) -> str:
+    """A sources file's TOML text for the JSON shape of test_config.json (strings, lists, tables)."""
+
+    def value(item: Any) -> str:
+        return json.dumps(item)  # JSON strings and lists of strings are valid TOML values
+
+    lines = [f"dead_letter_topic = {value(config['dead_letter_topic'])}"]
+    if "skip_topic" in config:
+        lines.append(f"skip_topic = {value(config['skip_topic'])}")
+    for name, destination in config["destinations"].items():
+        lines.append(f"[destinations.{json.dumps(name)}]")
+        lines.extend(f"{key} = {value(item)}" for key, item in destination.items())
+    for source in config["sources"]:
+        lines.append("[[sources]]")
+        lines.extend(f"{key} = {value(item)}" for key, item in source.items())
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def kafka_settings(broker: EmbeddedBroker, topic_prefix: str, sources_file: Path) -> Settings:
+    """Worker settings for the session broker, this test's topic prefix and consumer group."""
+    settings, explicit = load_settings(
+        environ={
+            "TRACKBRIDGE_TOPIC_PREFIX": topic_prefix,
+            "TRACKBRIDGE_GROUP_ID": f"{topic_prefix}group",
+            "TRACKBRIDGE_SOURCES": str(sources_file),
+            "TRACKBRIDGE_INPUT_PARTITIONS": "4",
+            "TRACKBRIDGE_OUTPUT_PARTITIONS": "4",
+            "TRACKBRIDGE_COMMIT_INTERVAL": "0.5",
+        }
+    )
+    return embedded(settings, explicit, broker.bootstrap)
+
+
+@pytest.fixture
+def sources(kafka_settings: Settings) -> SourcesConfig:
+    assert kafka_settings.sources is not None
+    return load_sources(kafka_settings.sources)
+
+
+@pytest.fixture
+def topic_factory(kafka_settings: Settings, sources: SourcesConfig) -> Callable[..., Catalog]:
+    """`topic_factory(settings=None, sources=None)` creates the catalog's topics and returns it."""
+
+    def make(settings: Settings | None = None, config: SourcesConfig | None = None) -> Catalog:
+        settings = settings or kafka_settings
+        catalog = build_catalog(settings, config or sources)
+        asyncio.run(create(settings, catalog))
+        return catalog
+
+    return make
+
+
+@pytest.fixture
+def worker_factory(kafka_settings: Settings, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """`worker_factory(settings=None, wait=True, **env)` starts a worker subprocess.
+
+    Each gets a free web port and a log file under the test's tmp_path; all are stopped (SIGTERM,
+    then SIGKILL) at teardown.
+    """
+    started: list[WorkerProcess] = []
+
+    def start(settings: Settings | None = None, *, wait: bool = True, **environ: str) -> WorkerProcess:
+        settings = with_settings(settings or kafka_settings, web_port=free_port())
+        log = tmp_path / f"worker-{len(started)}.log"
+        worker = WorkerProcess({**to_environ(settings), **environ}, log_path=log)
+        started.append(worker)
+        worker.start()
+        if wait:
+            worker.wait_ready(90)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop(timeout=30)
+
+
+@pytest.fixture
+def produce(kafka_settings: Settings) -> Produce:
+    """`produce(topic, values, keys=None)`: write records, wait for their acknowledgements, and
+    return each one's (partition, offset)."""
+
+    def run(
+        topic: str, values: Sequence[bytes], keys: Sequence[bytes | None] | None = None
+    ) -> list[tuple[int, int]]:
+        return produce_records(kafka_settings, topic, values, keys)
+
+    return run
+
+
+@pytest.fixture
+def consume(kafka_settings: Settings) -> Consume:
+    """`consume(topic, until=None, timeout=10)`: every record of `topic` from the beginning.
+
+    Reads until `until(records)` holds at a moment when no more records are arriving, or until
+    `timeout` seconds; without `until`, until the topic is idle.
+    """
+
+    def run(topic: str, until: Callable[[list[Any]], bool] | None = None, timeout: float = 10.0) -> list[Any]:
+        return consume_records(kafka_settings, topic, until, timeout)
+
+    return run

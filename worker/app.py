@@ -1,0 +1,187 @@
+"""The Faust app: one agent on the raw topic, the health and metrics pages, at-least-once commits.
+
+The agent consumes the raw topic (keys and values as raw bytes) one fetched batch at a time (see
+worker/driver.py for why batches, not events): for each batch it translates and routes every
+call, sends every record without awaiting each, waits for all acknowledgements, and only then
+acknowledges the batch to the consumer, whose commit timer commits its offsets. A batch whose
+records are not all acknowledged is retried whole and its offsets stay uncommitted.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from functools import partial
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from topics.catalog import OUTPUT_MAX_MESSAGE_BYTES, prefixed_sources
+from worker import driver
+from worker.driver import FetchedBatch
+from worker.metrics import Metrics
+from worker.pipeline import Pipeline, Translate
+from worker.routing import Router
+from worker.settings import Settings
+from worker.sources import SourcesConfig
+
+logger = logging.getLogger(__name__)
+
+AGENT_NAME = "trackbridge.translate"
+# Fetched batches waiting for the agent: one being processed, one or two prefetched.
+INBOX_BATCHES = 2
+# Bytes of records the producer may gather per partition into one request. A fetched batch of
+# 500 calls makes ~1,400 records over a handful of partitions; Faust's 16 KiB default splits that
+# into dozens of requests per partition, each waiting for the previous one to be drained.
+PRODUCER_MAX_BATCH_BYTES = 512 * 1024
+
+
+class WorkerApp:
+    """The Faust app for one settings + sources file, with its router, pipeline and metrics."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sources: SourcesConfig,
+        *,
+        metrics: Metrics | None = None,
+        translate: Translate | None = None,
+    ) -> None:
+        if translate is None:
+            from mapping import translate as mapping_translate
+
+            translate = mapping_translate
+        self.settings = settings
+        self.config = prefixed_sources(sources, settings.topic_prefix)
+        self.router = Router(self.config)
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.datadir = tempfile.TemporaryDirectory(prefix="trackbridge-faust-")
+        self.app = faust.App(
+            settings.group_id,
+            broker=settings.broker_url(),
+            broker_credentials=settings.faust_credentials(),
+            broker_client_id=f"trackbridge-{settings.group_id}",
+            broker_session_timeout=settings.session_timeout,
+            broker_rebalance_timeout=settings.rebalance_timeout,
+            broker_heartbeat_interval=settings.heartbeat_interval,
+            broker_commit_interval=settings.commit_interval,
+            broker_max_poll_records=settings.batch_size,
+            consumer_auto_offset_reset="earliest",
+            producer_request_timeout=settings.produce_timeout,
+            producer_max_request_size=OUTPUT_MAX_MESSAGE_BYTES,
+            producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
+            producer_acks=-1,
+            stream_wait_empty=True,
+            topic_disable_leader=True,
+            topic_allow_declare=False,
+            autodiscover=False,
+            datadir=self.datadir.name,
+            web_enabled=True,
+            web_bind=settings.web_host,
+            web_port=settings.web_port,
+            web_host=settings.web_host,
+        )
+        driver.install(
+            self.app,
+            driver.Tuning(
+                fetch_max_wait_ms=settings.fetch_max_wait_ms,
+                enable_idempotence=settings.enable_idempotence,
+                batch_timeout=settings.batch_timeout,
+            ),
+        )
+        self.pipeline = Pipeline(self.router, translate, self.metrics)
+        # acks=False: Faust's per-event acking is not used for this topic; batches are
+        # acknowledged to the consumer by the agent once their outputs are acknowledged.
+        self.topic = self.app.topic(
+            settings.raw_topic,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            acks=False,
+            maxsize=INBOX_BATCHES,
+        )
+        self.app.agent(self.topic, name=AGENT_NAME, concurrency=1)(self._agent)
+        self._add_pages()
+        self.app.on_partitions_assigned.connect(self._on_partitions_assigned)
+
+    async def _agent(self, stream: faust.StreamT[Any]) -> None:
+        """Process fetched batches of the raw topic, one at a time, acknowledging each when done."""
+        consumer = driver.consumer_of(self.app)
+        inbox = stream.channel.queue  # type: ignore[attr-defined]
+        await consumer.attach_inbox(inbox)
+        pipeline = self.pipeline
+        send = self.app.producer.send  # Faust's producer: (topic, key, value, partition, timestamp, headers)
+        try:
+            async for batch in stream:
+                if not isinstance(batch, FetchedBatch) or not consumer.begin(batch):
+                    continue
+                try:
+                    mapped = pipeline.map(batch)
+                    delivered = await pipeline.deliver(mapped, send, partial(consumer.is_current, batch))
+                    if delivered and consumer.acknowledge(batch):
+                        pipeline.settle(mapped)
+                    elif not delivered:
+                        await consumer.abandon(batch)
+                finally:
+                    consumer.end(batch)
+        finally:
+            consumer.detach_inbox(inbox)
+
+    async def _on_partitions_assigned(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Faust's `on_partitions_assigned` signal: `args[0]` is the new assignment."""
+        assigned: set[Any] = args[0] if args else set()
+        self.metrics.partitions.set(len(assigned))
+        logger.info(
+            "assigned %d partition(s): %s",
+            len(assigned),
+            ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned)) or "none",
+        )
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        """Ready when the consumer is in the group with at least one partition and not rebalancing."""
+        app = self.app
+        try:
+            assigned = len(app.consumer.assignment())
+        except Exception:  # the consumer has not started
+            assigned = 0
+        rebalancing = bool(app.rebalancing)
+        return assigned > 0 and not rebalancing, {"assigned_partitions": assigned, "rebalancing": rebalancing}
+
+    def _add_pages(self) -> None:
+        worker = self
+        consumer_commit = self.metrics.watch_commits
+
+        def last_commit_at() -> float | None:
+            consumer = worker.app.consumer
+            return consumer.last_commit_at if isinstance(consumer, driver.Consumer) else None
+
+        consumer_commit(last_commit_at)
+
+        def lags() -> list[tuple[str, int, int]]:
+            consumer = worker.app.consumer
+            return consumer.lags() if isinstance(consumer, driver.Consumer) else []
+
+        self.metrics.watch_lag(lags)
+
+        class Healthz(View):
+            async def get(self, request: Request) -> Response:
+                return self.json({"status": "ok"})
+
+        class Readyz(View):
+            async def get(self, request: Request) -> Response:
+                ready, details = worker.ready()
+                return self.json({"ready": ready, **details}, status=200 if ready else 503)
+
+        class MetricsPage(View):
+            async def get(self, request: Request) -> Response:
+                # aiohttp wants the charset outside content_type; the header carries it whole.
+                return self.bytes(
+                    generate_latest(worker.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+                )
+
+        self.app.page("/healthz")(Healthz)
+        self.app.page("/readyz")(Readyz)
+        self.app.page("/metrics")(MetricsPage)

@@ -1,0 +1,176 @@
+"""`trackbridge send` and `trackbridge tail`: put envelopes on the raw topic, print a topic's records.
+
+Both talk to Kafka with plain aiokafka clients configured by the same settings as the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any, Final
+
+import msgspec
+
+from worker.settings import Settings
+
+SEND_WINDOW: Final = 5_000
+"""Records sent before waiting for their acknowledgements."""
+
+
+class ConsoleError(Exception):
+    """A file or a topic cannot be used; one line for the user."""
+
+
+def envelope_lines(path: Path) -> Iterator[bytes]:
+    """The non-blank lines of a JSON-lines file, as sent: bytes without the line ending."""
+    try:
+        handle = sys.stdin.buffer if str(path) == "-" else path.open("rb")
+    except OSError as error:
+        raise ConsoleError(f"{path}: cannot read: {error.strerror or error}") from None
+    with handle:
+        for line in handle:
+            stripped = line.rstrip(b"\r\n")
+            if stripped.strip():
+                yield stripped
+
+
+def record_key(line: bytes, key_field: str | None) -> bytes | None:
+    """The record key: the envelope's top-level `key_field` as UTF-8 text, else None."""
+    if key_field is None:
+        return None
+    try:
+        envelope = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(envelope, dict):
+        return None
+    value = envelope.get(key_field)
+    if value is None:
+        return None
+    return (value if isinstance(value, str) else json.dumps(value)).encode()
+
+
+def producer(settings: Settings, **overrides: Any) -> Any:
+    from aiokafka import AIOKafkaProducer
+
+    options: dict[str, Any] = {
+        "bootstrap_servers": list(settings.bootstrap_servers),
+        "client_id": "trackbridge-send",
+        "acks": "all",
+        "enable_idempotence": settings.enable_idempotence,
+        "max_batch_size": 256 * 1024,
+        "linger_ms": 5,
+        **settings.kafka_auth(),
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+async def send_lines(
+    settings: Settings, lines: Iterable[bytes], *, key_field: str | None = None, topic: str | None = None
+) -> int:
+    """Produce each line as one record on the raw topic (or `topic`); return how many were acknowledged."""
+    target = topic or settings.raw_topic
+    client = producer(settings)
+    await client.start()
+    sent = 0
+    try:
+        pending: list[Awaitable[Any]] = []
+        for line in lines:
+            pending.append(await client.send(target, line, key=record_key(line, key_field)))
+            if len(pending) >= SEND_WINDOW:
+                await asyncio.gather(*pending)
+                sent += len(pending)
+                pending = []
+        await asyncio.gather(*pending)
+        sent += len(pending)
+    finally:
+        await client.stop()
+    return sent
+
+
+def _text(data: bytes | None) -> Any:
+    if data is None:
+        return None
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return data.decode(errors="replace")
+
+
+def format_record(record: Any) -> str:
+    """One record as a JSON line: topic, partition, offset, key, headers, value (parsed when JSON)."""
+    return json.dumps(
+        {
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": None if record.key is None else record.key.decode(errors="replace"),
+            "headers": {name: value.decode(errors="replace") for name, value in record.headers or ()},
+            "value": _text(record.value),
+        },
+        ensure_ascii=False,
+    )
+
+
+async def tail(
+    settings: Settings,
+    topic: str,
+    *,
+    from_beginning: bool = False,
+    max_records: int | None = None,
+    timeout: float | None = None,
+    emit: Callable[[Any], None] | None = None,
+    out: IO[str] | None = None,
+) -> int:
+    """Print (or `emit`) the records of `topic`, every partition, without joining a group.
+
+    Stops after `max_records`, or once no record arrived for `timeout` seconds; otherwise runs
+    until cancelled. Returns how many records were seen.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    stream = out or sys.stdout
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=list(settings.bootstrap_servers),
+        client_id="trackbridge-tail",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=min(settings.fetch_max_wait_ms, 500),
+        **settings.kafka_auth(),
+    )
+    await consumer.start()
+    seen = 0
+    try:
+        if topic not in await consumer.topics():  # all-topics metadata: never auto-creates
+            raise ConsoleError(f"topic {topic!r} does not exist")
+        partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        assigned = [TopicPartition(topic, partition) for partition in partitions]
+        consumer.assign(assigned)
+        if from_beginning:
+            await consumer.seek_to_beginning(*assigned)
+        else:
+            await consumer.seek_to_end(*assigned)
+        last = time.monotonic()
+        while max_records is None or seen < max_records:
+            batches = await consumer.getmany(timeout_ms=200)
+            records = [record for batch in batches.values() for record in batch]
+            if not records:
+                if timeout is not None and time.monotonic() - last >= timeout:
+                    break
+                continue
+            last = time.monotonic()
+            for record in records:
+                if max_records is not None and seen >= max_records:
+                    break
+                seen += 1
+                if emit is not None:
+                    emit(record)
+                else:
+                    print(format_record(record), file=stream, flush=True)
+    finally:
+        await consumer.stop()
+    return seen

@@ -1,0 +1,134 @@
+"""`trackbridge worker` in a child process: started, waited for, stopped or killed.
+
+Used by `trackbridge demo`, the integration tests and the worker benchmark, so all three run the
+worker exactly as production does (its own process, its own event loop, signals included).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from worker.settings import env_name
+
+
+class WorkerProcessError(Exception):
+    """The worker process exited or did not become ready."""
+
+
+class WorkerProcess:
+    """One `trackbridge worker` child process configured by `environ` (TRACKBRIDGE_* variables).
+
+    Its output goes to `log_path` (a temporary file by default).
+    """
+
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        *,
+        args: Sequence[str] = (),
+        log_path: Path | None = None,
+    ) -> None:
+        self.environ = {**os.environ, **environ}
+        self.args = list(args)
+        self.web_port = int(self.environ.get(env_name("web_port"), "6066"))
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def start(self) -> WorkerProcess:
+        if self.log_path is None:
+            handle = tempfile.NamedTemporaryFile(prefix="trackbridge-worker-", suffix=".log", delete=False)  # noqa: SIM115
+            self.log_path = Path(handle.name)
+            self._log = handle
+        else:
+            self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "worker.cli", "worker", *self.args],
+            env=self.environ,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def ready(self) -> bool:
+        """True when the worker's /readyz answers 200 (in the group, partitions assigned)."""
+        return self._answers("/readyz")
+
+    def healthy(self) -> bool:
+        """True when the worker's /healthz answers 200 (alive, maybe still waiting for Kafka)."""
+        return self._answers("/healthz")
+
+    def _answers(self, path: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{path}", timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Return once /readyz answers 200; raise if the process exits or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.returncode is not None:
+                raise WorkerProcessError(
+                    f"the worker exited with status {self.returncode}; log: {self.log_path}"
+                )
+            if self.ready():
+                return
+            time.sleep(0.1)
+        raise WorkerProcessError(f"the worker was not ready within {timeout:g} s; log: {self.log_path}")
+
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM, then wait; SIGKILL if it takes longer than `timeout`. Returns the exit status."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._close_log()
+        return self.process.returncode
+
+    def kill(self) -> int:
+        """SIGKILL: the worker dies mid-whatever, as in a crash or an OOM kill."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._close_log()
+        return self.process.returncode
+
+    def log_text(self) -> str:
+        return "" if self.log_path is None else self.log_path.read_text(errors="replace")
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None

@@ -1,0 +1,383 @@
+"""Routing by source: one translated call becomes the Kafka records to produce, and its counts.
+
+`Router.route(raw, translation)` is the single place that decides where a call's outputs,
+rejects and skips go (spec §2, §14). It knows nothing of Faust or aiokafka: the worker and the
+offline `trackbridge map` command both call it, so what `map` prints is what the worker sends.
+
+Per call it authenticates the translation's credentials against the sources file (constant-time
+digest comparison, successful lookups cached), fans each output out to the destinations of its
+source whose filters accept it, turns each problem into a dead-letter or skip record, and counts
+what the metrics need, including the accounting identity
+`items_consumed == items_mapped + items_skipped + items_rejected`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+import msgspec
+
+from mapping import redacted_envelope
+from mapping.reasons import Kind, Reason
+from mapping.results import Credentials, Output, Problem, Translation
+from worker.sources import CALL_TYPES, Destination, Source, SourcesConfig
+
+# spec §14: headers on every record. Values are UTF-8 bytes; indexes are decimal.
+HEADER_SOURCE: Final = "cio-source"
+HEADER_REQUEST_ID: Final = "cio-request-id"
+HEADER_ITEM_INDEX: Final = "cio-item-index"
+HEADER_OUTPUT_INDEX: Final = "cio-output-index"
+HEADER_REASON: Final = "cio-reason"
+
+# Filter names, in the order they are applied; they label the `filtered` counts.
+FILTER_TYPES: Final = "types"
+FILTER_INCLUDE_EVENTS: Final = "include_events"
+FILTER_EXCLUDE_EVENTS: Final = "exclude_events"
+FILTER_DROP_EMAIL_ONLY: Final = "drop_email_only"
+FILTERS: Final = (FILTER_TYPES, FILTER_INCLUDE_EVENTS, FILTER_EXCLUDE_EVENTS, FILTER_DROP_EMAIL_ONLY)
+
+DEFAULT_CACHE_SIZE: Final = 1024
+
+Header = tuple[str, bytes]
+
+
+class Record(msgspec.Struct, frozen=True, gc=False):
+    """One Kafka record to produce. Records of one output share `key`, `value` and `headers`:
+    treat them as read-only."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[Header]
+
+
+class ProblemRecord(msgspec.Struct, frozen=True):
+    """The value of a dead-letter (`kind` reject) or skip (`kind` skip) record, spec §14.
+
+    Every field is always written, `null` included. `envelope` is the input envelope with
+    `authorization` redacted (`{"raw": ...}` when the input was not a JSON object).
+    """
+
+    kind: Kind
+    reason: Reason
+    detail: str
+    request_id: str | None
+    item_index: int | None
+    source: str | None
+    received_at: str | None
+    envelope: msgspec.Raw
+
+
+_NO_COUNTS: Mapping[tuple[str, str], int] = MappingProxyType({})
+_NO_REASONS: Mapping[Reason, int] = MappingProxyType({})
+
+
+class Routed(msgspec.Struct, gc=False):
+    """What one call became: the records to produce, and what the metrics count.
+
+    An *item* is a v1 call, an `/entity` call or one `/batch` element; a whole-call result
+    (malformed envelope, unauthorized, unknown endpoint, route-based skip, `batch_too_large`,
+    `empty_batch`, ...) is one item. `items_consumed` counts distinct items (the item indexes of
+    outputs and problems, a whole-call problem being one more), so the identity
+    `items_consumed == items_mapped + items_skipped + items_rejected` is a real check that no
+    item was both mapped and settled, or settled twice.
+
+    * `items_mapped`: items that produced at least one output, whether or not a destination
+      filter then dropped it (filtered outputs are counted in `filtered`, never dead-lettered);
+    * `rejected` / `skipped`: records written per reason (one per rejected or skipped item);
+    * `outputs`: records produced per (destination name, Pipelines call type);
+    * `filtered`: outputs a destination's filters refused, per (destination name, filter name).
+
+    The mappings are read-only (empty ones are shared).
+    """
+
+    records: list[Record]
+    source: str | None
+    items_consumed: int
+    items_mapped: int
+    rejected: Mapping[Reason, int] = _NO_REASONS
+    skipped: Mapping[Reason, int] = _NO_REASONS
+    outputs: Mapping[tuple[str, str], int] = _NO_COUNTS
+    filtered: Mapping[tuple[str, str], int] = _NO_COUNTS
+
+    @property
+    def items_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def items_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+
+class _Route:
+    """A destination as the hot path needs it: topic, filters, and prebuilt count keys."""
+
+    __slots__ = (
+        "count_keys",
+        "drop_email_only",
+        "exclude_events",
+        "filtered",
+        "include_events",
+        "name",
+        "topic",
+        "types",
+    )
+
+    def __init__(self, name: str, destination: Destination) -> None:
+        self.name = name
+        self.topic = destination.topic
+        self.types = destination.types
+        self.include_events = destination.include_events
+        self.exclude_events = destination.exclude_events or None
+        self.drop_email_only = destination.drop_email_only
+        self.filtered = destination.has_filters
+        self.count_keys = {kind: (name, kind) for kind in CALL_TYPES}
+
+    def refusal(self, output: Output) -> str | None:
+        """The name of the first filter that refuses `output`, or None when it is forwarded.
+
+        Event filters look only at `track` calls: page names are URLs by convention (spec §12),
+        so page and screen calls are kept or dropped as a whole with `types`.
+        """
+        if self.types is not None and output.type not in self.types:
+            return FILTER_TYPES
+        if output.type == "track":
+            if self.include_events is not None and output.event not in self.include_events:
+                return FILTER_INCLUDE_EVENTS
+            if self.exclude_events is not None and output.event in self.exclude_events:
+                return FILTER_EXCLUDE_EVENTS
+        if self.drop_email_only and output.email_only:
+            return FILTER_DROP_EMAIL_ONLY
+        return None
+
+
+class _Source:
+    __slots__ = ("header", "key_digest", "name", "routes")
+
+    def __init__(self, source: Source, routes: tuple[_Route, ...]) -> None:
+        self.name = source.name
+        self.key_digest = bytes.fromhex(source.api_key_sha256)
+        self.routes = routes
+        self.header: Header = (HEADER_SOURCE, source.name.encode())
+
+
+# Decimal header values for the item/output indexes nearly every call uses.
+_INDEX_HEADERS = 512
+_ITEM_HEADERS = tuple((HEADER_ITEM_INDEX, str(index).encode()) for index in range(_INDEX_HEADERS))
+_OUTPUT_HEADERS = tuple((HEADER_OUTPUT_INDEX, str(index).encode()) for index in range(_INDEX_HEADERS))
+_REASON_HEADERS = {reason: (HEADER_REASON, reason.value.encode()) for reason in Reason}
+
+
+def _item_header(index: int) -> Header:
+    return _ITEM_HEADERS[index] if index < _INDEX_HEADERS else (HEADER_ITEM_INDEX, str(index).encode())
+
+
+def _fan_out(
+    calls: list[Output], source: _Source, request_header: Header | None, records: list[Record]
+) -> tuple[Mapping[tuple[str, str], int], Mapping[tuple[str, str], int]]:
+    """Append one record per (output, accepting destination) to `records`; return the counts
+    per (destination, type) and per (destination, refusing filter)."""
+    output_counts: dict[tuple[str, str], int] = {}
+    filtered_counts: dict[tuple[str, str], int] = {}
+    routes = source.routes
+    for call in calls:
+        key = call.key.encode()
+        value = call.value
+        item, position = call.item_index, call.output_index
+        item_header = (
+            _ITEM_HEADERS[item] if item < _INDEX_HEADERS else (HEADER_ITEM_INDEX, str(item).encode())
+        )
+        output_header = (
+            _OUTPUT_HEADERS[position]
+            if position < _INDEX_HEADERS
+            else (HEADER_OUTPUT_INDEX, str(position).encode())
+        )
+        headers = (
+            [source.header, item_header, output_header]
+            if request_header is None
+            else [source.header, request_header, item_header, output_header]
+        )
+        for route in routes:
+            if route.filtered and (refusal := route.refusal(call)) is not None:
+                label = (route.name, refusal)
+                filtered_counts[label] = filtered_counts.get(label, 0) + 1
+                continue
+            records.append(Record(route.topic, key, value, headers))
+            label = route.count_keys.get(call.type) or (route.name, call.type)
+            output_counts[label] = output_counts.get(label, 0) + 1
+    return output_counts or _NO_COUNTS, filtered_counts or _NO_COUNTS
+
+
+class Router:
+    """Routes translated calls for one sources file. Not thread-safe (it owns a lookup cache)."""
+
+    def __init__(self, config: SourcesConfig, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        if cache_size < 1:
+            raise ValueError("cache_size must be at least 1")
+        self.config = config
+        self.cache_size = cache_size
+        routes = {name: _Route(name, destination) for name, destination in config.destinations.items()}
+        self._by_site: dict[str, list[_Source]] = {}
+        for source in config.sources:
+            compiled = _Source(source, tuple(routes[name] for name in source.destinations))
+            self._by_site.setdefault(source.site_id, []).append(compiled)
+        self._cache: dict[Credentials, _Source] = {}
+        self._dead_letter_topic = config.dead_letter_topic
+        self._skip_topic = config.skip_topic
+        self.topics: frozenset[str] = frozenset(
+            [config.dead_letter_topic, config.skip_topic, *(route.topic for route in routes.values())]
+        )
+        """Every topic this router may produce to."""
+
+    @property
+    def cached_credentials(self) -> int:
+        """How many successful credential lookups are cached (at most `cache_size`)."""
+        return len(self._cache)
+
+    def route(self, raw: bytes, translation: Translation) -> Routed:
+        """Turn one consumed envelope (`raw`, the Kafka value) and its translation into records.
+
+        Never raises for a translation that keeps the `mapping.results` contract; outputs of a
+        call settled before authentication (credentials None) break it and raise ValueError.
+        """
+        credentials = translation.credentials
+        source: _Source | None
+        if credentials is None:
+            source = None
+        elif isinstance(credentials, Problem):
+            return self._unauthorized(raw, translation, credentials.detail)
+        else:
+            source = self._cache.get(credentials)
+            if source is None:
+                found = self._authenticate(credentials)
+                if isinstance(found, str):
+                    return self._unauthorized(raw, translation, found)
+                source = found
+
+        request_id = translation.request_id
+        request_header = None if request_id is None else (HEADER_REQUEST_ID, request_id.encode())
+        calls = translation.outputs
+        records: list[Record] = []
+        outputs = filtered = _NO_COUNTS
+        if calls:
+            if source is None:
+                raise ValueError("translation has outputs but was settled before authentication")
+            if source.routes:
+                outputs, filtered = _fan_out(calls, source, request_header, records)
+        # Nearly every call has at most one output item; a batch pays for the set.
+        mapped = len(calls) if len(calls) < 2 else len({call.item_index for call in calls})
+
+        if not translation.problems:
+            return Routed(
+                records=records,
+                source=None if source is None else source.name,
+                items_consumed=mapped,
+                items_mapped=mapped,
+                outputs=outputs,
+                filtered=filtered,
+            )
+
+        rejected: dict[Reason, int] = {}
+        skipped: dict[Reason, int] = {}
+        items: set[int | None] = {call.item_index for call in calls}
+        envelope = _redacted_envelope(raw)
+        for problem in translation.problems:
+            items.add(problem.item_index)
+            reason = problem.reason
+            counts = skipped if reason.kind is Kind.SKIP else rejected
+            counts[reason] = counts.get(reason, 0) + 1
+            records.append(self._problem_record(problem, translation, source, envelope, request_header))
+        return Routed(
+            records=records,
+            source=None if source is None else source.name,
+            items_consumed=len(items),
+            items_mapped=mapped,
+            rejected=rejected or _NO_REASONS,
+            skipped=skipped or _NO_REASONS,
+            outputs=outputs,
+            filtered=filtered,
+        )
+
+    def _authenticate(self, credentials: Credentials) -> _Source | str:
+        """The source these credentials name, or why there is none (spec §2 step 4)."""
+        # Hash even for an unknown site id, so both failures cost the same.
+        digest = hashlib.sha256(credentials.api_key.encode("utf-8", "surrogatepass")).digest()
+        candidates = self._by_site.get(credentials.site_id)
+        if candidates is None:
+            return f"unknown site id {_shorten(credentials.site_id)}"
+        match = None
+        for candidate in candidates:  # no early exit: every candidate is compared
+            if hmac.compare_digest(digest, candidate.key_digest):
+                match = candidate
+        if match is None:
+            return f"the API key does not match site id {_shorten(credentials.site_id)}"
+        # The cache is keyed by the plaintext credentials. A lookup compares strings only after
+        # their (per-process randomised) hashes matched, so it leaks nothing a guess could use.
+        if len(self._cache) >= self.cache_size:
+            del self._cache[next(iter(self._cache))]
+        self._cache[credentials] = match
+        return match
+
+    def _unauthorized(self, raw: bytes, translation: Translation, detail: str) -> Routed:
+        """spec §2 step 5: the whole call is one `unauthorized` dead letter; nothing is routed."""
+        request_id = translation.request_id
+        problem = Problem(Reason.UNAUTHORIZED, detail)
+        request_header = None if request_id is None else (HEADER_REQUEST_ID, request_id.encode())
+        record = self._problem_record(problem, translation, None, _redacted_envelope(raw), request_header)
+        return Routed(
+            records=[record],
+            source=None,
+            items_consumed=1,
+            items_mapped=0,
+            rejected={Reason.UNAUTHORIZED: 1},
+        )
+
+    def _problem_record(
+        self,
+        problem: Problem,
+        translation: Translation,
+        source: _Source | None,
+        envelope: msgspec.Raw,
+        request_header: Header | None,
+    ) -> Record:
+        reason = problem.reason
+        kind = reason.kind
+        value = msgspec.json.encode(
+            ProblemRecord(
+                kind=kind,
+                reason=reason,
+                detail=problem.detail,
+                request_id=translation.request_id,
+                item_index=problem.item_index,
+                source=None if source is None else source.name,
+                received_at=translation.received_at,
+                envelope=envelope,
+            )
+        )
+        headers = [_REASON_HEADERS[reason]]
+        if source is not None:
+            headers.append(source.header)
+        if request_header is not None:
+            headers.append(request_header)
+        if problem.item_index is not None:
+            headers.append(_item_header(problem.item_index))
+        return Record(
+            topic=self._skip_topic if kind is Kind.SKIP else self._dead_letter_topic,
+            key=None if request_header is None else request_header[1],
+            value=value,
+            headers=headers,
+        )
+
+
+def _shorten(text: str, limit: int = 64) -> str:
+    """`text` quoted for a detail message, cut to `limit` characters (it comes from the caller)."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _redacted_envelope(raw: bytes) -> msgspec.Raw:
+    """The call's envelope for its problem records, encoded once however many items it settles."""
+    return msgspec.Raw(msgspec.json.encode(redacted_envelope(raw)))

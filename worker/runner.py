@@ -1,0 +1,188 @@
+"""Running the worker in this process: logging, waiting for the brokers, Faust's worker, exit status.
+
+`run_worker` returns 0 after a clean stop (SIGTERM or SIGINT: stop taking input, finish and
+commit the batch in flight) and 1 if Faust crashed. While no broker answers it waits and retries
+with a log line per attempt instead of failing, so a worker started before Kafka simply waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import faust
+
+from worker.settings import Settings
+from worker.sources import SourcesConfig
+
+logger = logging.getLogger("trackbridge")
+
+LOG_FORMAT: Final = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+BROKER_RETRY_FIRST: Final = 1.0
+BROKER_RETRY_MAX: Final = 30.0
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at `level`, root logger included.
+
+    mode (under Faust) would set the root logger to DEBUG and filter in its handler, which makes
+    every `logger.debug` on the hot path build a record; here the level is set where it is checked.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+class _FaustWorker(faust.Worker):
+    """Faust's worker, leaving logging and stdout as configured (no spinner, no redirection).
+
+    After SIGTERM/SIGINT it has `shutdown_timeout` seconds to finish the batch in flight, commit
+    and stop; past that (a broker gone for good can hang aiokafka's shutdown) the process exits
+    with status 1 and the uncommitted batch is read again by the next worker.
+    """
+
+    def __init__(self, app: faust.App, *, shutdown_timeout: float, **kwargs: Any) -> None:
+        super().__init__(app, quiet=True, redirect_stdouts=False, override_logging=False, **kwargs)
+        self.spinner = None
+        self._shutdown_timeout = shutdown_timeout
+        self._watchdog: threading.Timer | None = None
+
+    def _on_sigterm(self) -> None:
+        self._arm_watchdog()
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self._arm_watchdog()
+        super()._on_sigint()
+
+    def _arm_watchdog(self) -> None:
+        if self._watchdog is None:
+            self._watchdog = threading.Timer(self._shutdown_timeout, _give_up, (self._shutdown_timeout,))
+            self._watchdog.daemon = True
+            self._watchdog.start()
+
+
+def _give_up(timeout: float) -> None:
+    logger.critical("shutdown did not finish within %.0f s; exiting without it", timeout)
+    logging.shutdown()
+    os._exit(1)
+
+
+async def wait_for_broker(settings: Settings, stop: asyncio.Event) -> bool:
+    """Return True once a bootstrap server answers; False if `stop` is set first."""
+    from aiokafka.client import AIOKafkaClient
+
+    servers = ",".join(settings.bootstrap_servers)
+    delay = BROKER_RETRY_FIRST
+    while not stop.is_set():
+        client = AIOKafkaClient(
+            bootstrap_servers=list(settings.bootstrap_servers),
+            request_timeout_ms=10_000,
+            **settings.kafka_auth(),
+        )
+        try:
+            await client.bootstrap()
+            topics = client.cluster.topics()
+        except Exception as error:
+            logger.warning("Kafka brokers %s not reachable (%s); retrying in %.0f s", servers, error, delay)
+        else:
+            if settings.raw_topic not in topics:
+                logger.warning(
+                    "input topic %r does not exist yet (create it with `trackbridge topics create`)",
+                    settings.raw_topic,
+                )
+            logger.info("Kafka brokers %s reachable", servers)
+            return True
+        finally:
+            await client.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, BROKER_RETRY_MAX)
+    return False
+
+
+@contextlib.asynccontextmanager
+async def waiting_pages(settings: Settings) -> AsyncIterator[None]:
+    """Serve /healthz (200) and /readyz (503) while waiting for the brokers.
+
+    A worker waiting for Kafka is alive, not ready: without this an orchestrator's liveness probe
+    would restart it in a loop. Faust's own web server takes the port over once Kafka answers.
+    """
+    from aiohttp import web
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "waiting_for": "kafka"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        return web.json_response({"ready": False, "waiting_for": "kafka"}, status=503)
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+    except OSError as error:
+        logger.warning("cannot serve /healthz on port %d while waiting: %s", settings.web_port, error)
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def _wait_serving(settings: Settings, stop: asyncio.Event) -> bool:
+    async with waiting_pages(settings):
+        return await wait_for_broker(settings, stop)
+
+
+def run_worker(settings: Settings, sources: SourcesConfig) -> int:
+    """Run the worker until SIGTERM/SIGINT (status 0) or a crash (status 1)."""
+    from worker.app import WorkerApp
+
+    configure_logging(settings.log_level)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        reachable = loop.run_until_complete(_wait_serving(settings, stop))
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    if not reachable:
+        logger.info("stopped while waiting for the Kafka brokers")
+        loop.close()
+        return 0
+    worker_app = WorkerApp(settings, sources)
+    logger.info(
+        "consuming %s as group %r; producing to %s; web on %s:%d",
+        settings.raw_topic,
+        settings.group_id,
+        ", ".join(sorted(worker_app.router.topics)),
+        settings.web_host,
+        settings.web_port,
+    )
+    worker = _FaustWorker(
+        worker_app.app, loop=loop, loglevel=settings.log_level, shutdown_timeout=settings.shutdown_timeout
+    )
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    finally:
+        worker_app.datadir.cleanup()
+    return 0  # pragma: no cover - execute_from_commandline always exits

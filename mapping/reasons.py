@@ -1,4 +1,4 @@
-"""Reason codes (spec §13): the one place they are defined.
+"""Reason codes (spec §13): the one place they are defined, for the mapping and the worker.
 
 Codes are stable, lowercase snake_case and never renamed. Each has a kind: a *reject*
 becomes a dead-letter record, a *skip* a skip record (deliberately not forwarded).
@@ -38,6 +38,10 @@ class Reason(enum.StrEnum):
     OBJECT_ATTRIBUTES_TOO_LARGE = "object_attributes_too_large"
     ENTITY_TOO_LARGE = "entity_too_large"
     BATCH_TOO_LARGE = "batch_too_large"
+    # Never produced by the mapping itself: the worker (worker/pipeline.py) writes a call under
+    # this code to the dead-letter topic when translating or routing it raised, i.e. on a bug,
+    # since both promise never to raise. The input is kept and its partition goes on.
+    INTERNAL_ERROR = "internal_error"
     FORM_SUBMISSION_NOT_FORWARDED = "form_submission_not_forwarded"
     MANUAL_SEGMENT_NOT_FORWARDED = "manual_segment_not_forwarded"
     CUSTOM_UNSUBSCRIBE_NOT_FORWARDED = "custom_unsubscribe_not_forwarded"

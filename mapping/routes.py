@@ -113,6 +113,43 @@ def _compile() -> dict[int, list[tuple[_Literals, tuple[int, ...], dict[object, 
 _INDEX = _compile()
 
 
+def _compile_exact() -> dict[str, dict[str, Endpoint]]:
+    """The parameterless templates by their whole path, for a lookup before any splitting.
+
+    A path equal to one of them has no `%` and no trailing `/`, so its segments are its literals
+    verbatim and the segment index would give the same answer.
+    """
+    exact: dict[str, dict[str, Endpoint]] = {}
+    for method, template, endpoint in _TABLE:
+        if "{}" not in template:
+            exact.setdefault(template, {})[method] = endpoint
+    return exact
+
+
+_CUSTOMER = "/api/v1/customers/"
+
+
+def _compile_customer() -> dict[str, dict[str, Endpoint]]:
+    """`/api/v1/customers/{}` and its one-literal children, by that literal ("" for the bare person).
+
+    A path without `%` that is `_CUSTOMER`, a non-empty person, then nothing, `/` or `/<tail>` for
+    one of these tails splits into exactly those segments, so the segment index would give the
+    same answer (the tables hold no other template those segments could match).
+    """
+    tails: dict[str, dict[str, Endpoint]] = {}
+    for method, template, endpoint in _TABLE:
+        if template.startswith(_CUSTOMER + "{}"):
+            tail = template.removeprefix(_CUSTOMER + "{}").removeprefix("/")
+            if "{}" not in tail and "/" not in tail:
+                tails.setdefault(tail, {})[method] = endpoint
+    return tails
+
+
+_EXACT = _compile_exact()
+_EXACT_ROUTES = {endpoint: Route(endpoint) for methods in _EXACT.values() for endpoint in methods.values()}
+_CUSTOMER_TAILS = _compile_customer()
+
+
 def split_path(path: str) -> Sequence[str | None]:
     """The path's segments, percent-decoded (spec §1): the first is "" for a path beginning with `/`.
 
@@ -136,18 +173,37 @@ def _decode(segment: str) -> str | None:
 
 
 def match_route(method: str, path: str) -> Route | None:
-    """The route a method and path name, or None (`unknown_endpoint`)."""
+    """The route a method and path name, or None (`unknown_endpoint`).
+
+    The common paths (parameterless ones, and a person's v1 paths without `%`) are looked up
+    directly; every other path is split and matched segment by segment.
+    """
+    exact = _EXACT.get(path)
+    if exact is not None:
+        endpoint = _method_endpoint(exact, method)
+        return None if endpoint is None else _EXACT_ROUTES[endpoint]
+    if path.startswith(_CUSTOMER) and "%" not in path:
+        person, _, tail = path[len(_CUSTOMER) :].partition("/")
+        methods = _CUSTOMER_TAILS.get(tail)
+        if person and methods is not None:
+            endpoint = _method_endpoint(methods, method)
+            return None if endpoint is None else Route(endpoint, (person,))
     if not path.startswith("/"):
         return None
     segments = split_path(path)
     for literals, params, shapes in _INDEX.get(len(segments), ()):
         methods = shapes.get(literals(segments))
         if methods is not None:
-            # HTTP methods are ASCII tokens; a non-ASCII method could upper-case into one.
-            endpoint = methods.get(method) or (methods.get(method.upper()) if method.isascii() else None)
+            endpoint = _method_endpoint(methods, method)
             if endpoint is None:
                 return None
             if len(params) == 1:
                 return Route(endpoint, (segments[params[0]],))
             return Route(endpoint, tuple(segments[position] for position in params))
     return None
+
+
+def _method_endpoint(methods: dict[str, Endpoint], method: str) -> Endpoint | None:
+    """The endpoint `method` selects, compared case-insensitively (HTTP methods are ASCII tokens;
+    a non-ASCII method could upper-case into one)."""
+    return methods.get(method) or (methods.get(method.upper()) if method.isascii() else None)

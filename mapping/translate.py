@@ -4,9 +4,15 @@ Stages, in the spec's order (§2, §12), the first failure settling the call: en
 (`malformed_envelope`) → route (`unknown_endpoint` and the route-based skips of §11, both before
 authentication) → credentials parsed → body-dependent work. Matching the credentials against the
 configured sources is left to the routing layer (see `Translation`).
+
+`translate` keeps no state. A long-lived caller can use a `Translator` instead: the same function,
+with the parsed `authorization` headers it has seen cached (parsing is pure and a worker sees few
+distinct headers).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import msgspec
 
@@ -15,7 +21,7 @@ from mapping.credentials import parse_authorization
 from mapping.envelope import Malformed, read_envelope
 from mapping.pipelines import Call, item_stamp
 from mapping.reasons import Reason
-from mapping.results import Output, Problem, Translation
+from mapping.results import Credentials, Output, Problem, Translation
 from mapping.routes import ROUTE_SKIPS, Endpoint, match_route
 
 _ENCODER = msgspec.json.Encoder()
@@ -31,12 +37,42 @@ _SKIP_DETAILS = {
 }
 
 
+_CACHED_HEADERS = 64
+"""How many distinct `authorization` headers a `Translator` remembers (it forgets all at once)."""
+
+
 def translate(raw: bytes) -> Translation:
     """Translate one input message value. Never raises, whatever the bytes.
 
     Every call ends as at least one output or one problem, except when the credentials cannot be
     parsed: then `credentials` is that `unauthorized` Problem and nothing else is produced.
     """
+    return _translate(raw, parse_authorization)
+
+
+class Translator:
+    """`translate`, remembering the credentials parsed from recent `authorization` headers."""
+
+    __slots__ = ("_parsed",)
+
+    def __init__(self) -> None:
+        self._parsed: dict[str | None, Credentials | Problem] = {}
+
+    def __call__(self, raw: bytes) -> Translation:
+        """The same as `translate(raw)`."""
+        return _translate(raw, self._credentials)
+
+    def _credentials(self, header: str | None) -> Credentials | Problem:
+        parsed = self._parsed.get(header)
+        if parsed is None:
+            parsed = parse_authorization(header)
+            if len(self._parsed) >= _CACHED_HEADERS:
+                self._parsed.clear()
+            self._parsed[header] = parsed
+        return parsed
+
+
+def _translate(raw: bytes, credentials_of: Callable[[str | None], Credentials | Problem]) -> Translation:
     read = read_envelope(raw)
     if isinstance(read, Malformed):
         return Translation(read.request_id, read.received_at, None, None, [], [read.problem])
@@ -52,7 +88,7 @@ def translate(raw: bytes) -> Translation:
     skip = ROUTE_SKIPS.get(endpoint)
     if skip is not None:
         return Translation(request_id, received_at, endpoint, None, [], [Problem(skip, _SKIP_DETAILS[skip])])
-    credentials = parse_authorization(envelope.authorization)
+    credentials = credentials_of(envelope.authorization)
     if isinstance(credentials, Problem):
         return Translation(request_id, received_at, endpoint, credentials, [], [])
     translation = Translation(request_id, received_at, endpoint, credentials, [], [])

@@ -50,9 +50,10 @@ class WorkerApp:
         translate: Translate | None = None,
     ) -> None:
         if translate is None:
-            from mapping import translate as mapping_translate
+            from mapping import Translator
 
-            translate = mapping_translate
+            # The worker sees few distinct authorization headers: parse each once.
+            translate = Translator()
         self.settings = settings
         self.config = prefixed_sources(sources, settings.topic_prefix)
         self.router = Router(self.config)

@@ -1,4 +1,4 @@
-"""The Kafka-facing commands: `worker`, `run`, `demo`, `send`, `tail`, `topics create|list`.
+"""The Kafka-facing commands: `worker`, `run`, `demo`, `send`, `tail`, `topics create|list|render`.
 
 Each reads the settings (TRACKBRIDGE_* variables, overridden by flags); a setting or file that
 cannot be used stops it with one line on stderr and status 2, before anything connects.
@@ -112,7 +112,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     topics = subparsers.add_parser(
         "topics",
-        help="create the catalog's topics, or compare the catalog with the broker",
+        help="create the catalog's topics, compare them with the broker, or render them for Strimzi",
         description="The topic catalog: the input topic, every destination topic of the sources "
         "file, the dead-letter and the skip topic.",
     )
@@ -124,6 +124,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "list", help="catalog vs broker: exists, missing, partitions differ (status 1 if any)"
     )
     parser.set_defaults(func=_guarded("topics list", _topics_list))
+    add_arguments(parser)
+    parser = actions.add_parser(
+        "render",
+        help="print the catalog as Strimzi KafkaTopic resources (YAML, no broker needed)",
+        description="Print one Strimzi KafkaTopic resource per catalog topic as a multi-document "
+        "YAML stream on stdout, for `kubectl apply -f -` or a kustomize overlay; the same text "
+        "deploy/gen.py writes to an overlay's kafkatopics.yaml. Connects to nothing.",
+    )
+    parser.set_defaults(func=_guarded("topics render", _topics_render))
+    output_format = parser.add_mutually_exclusive_group(required=True)
+    output_format.add_argument(
+        "--strimzi", action="store_true", help="Strimzi KafkaTopic custom resources (kafka.strimzi.io)"
+    )
+    parser.add_argument(
+        "--cluster",
+        required=True,
+        metavar="NAME",
+        help="the Strimzi Kafka cluster (strimzi.io/cluster label)",
+    )
+    parser.add_argument("--namespace", metavar="NS", help="set metadata.namespace (default: none)")
     add_arguments(parser)
 
 
@@ -270,6 +290,19 @@ def _topics_list(args: argparse.Namespace) -> int:
     states = asyncio.run(inspect(settings, build_catalog(settings, sources)))
     print(format_table(states))
     return 0 if all(state.status is Status.EXISTS for state in states) else EXIT_FAILURE
+
+
+def _topics_render(args: argparse.Namespace) -> int:
+    from topics.strimzi import render_catalog
+
+    if not args.cluster.strip():
+        raise CommandError("--cluster must name the Strimzi Kafka cluster")
+    settings, _ = load_settings(args)
+    sources = _sources(settings, required=False)
+    if sources is None:
+        print("no sources file: only the input topic is in the catalog", file=sys.stderr)
+    sys.stdout.write(render_catalog(settings, sources, cluster=args.cluster, namespace=args.namespace))
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created
 from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from mapping.reasons import Reason
 from worker.routing import Routed
 
 UNKNOWN: Final = "unknown"
@@ -209,12 +210,13 @@ class Tally:
             filtered = (source, destination, refusal)
             self.filtered[filtered] = self.filtered.get(filtered, 0) + count
 
-    def add_internal_error(self, reason: str) -> None:
-        """A call the worker itself failed on: one envelope, one item, one dead letter, source unknown."""
+    def add_internal_error(self) -> None:
+        """A call the worker itself failed on: one envelope, one item, one dead letter
+        (`Reason.INTERNAL_ERROR`), source unknown."""
         envelope = (UNKNOWN, None)
         self.envelopes[envelope] = self.envelopes.get(envelope, 0) + 1
         self.items_consumed[UNKNOWN] = self.items_consumed.get(UNKNOWN, 0) + 1
-        label = (reason, UNKNOWN)
+        label = (Reason.INTERNAL_ERROR.value, UNKNOWN)
         self.dead_letters[label] = self.dead_letters.get(label, 0) + 1
 
 

@@ -1,6 +1,6 @@
 """Commands that need no Kafka: `trackbridge map` and `trackbridge hash-key`.
 
-`map` runs envelopes through exactly the worker's code path (`mapping.translate`, then
+`map` runs envelopes through exactly the worker's code path (`mapping.Translator`, then
 `Router.route`) and prints the records the worker would produce, one JSON line each. It is the
 way to try a sources file, check a filter or explain a dead letter without a broker.
 
@@ -79,12 +79,13 @@ def run_map(args: argparse.Namespace) -> int:
         return _fail("map", f"{args.input}: cannot read the input: {error.strerror or error}")
 
     totals = _Totals()
+    translate = mapping.Translator()
     encoder = msgspec.json.Encoder()
     out = sys.stdout.buffer
     try:
         with stream:
             for value in envelopes(stream):
-                routed = router.route(value, mapping.translate(value))
+                routed = router.route(value, translate(value))
                 totals.add(routed)
                 for record in routed.records:
                     line = RecordLine(

@@ -19,16 +19,13 @@ from typing import Any, Final
 
 import msgspec
 
+from mapping.reasons import Reason
 from mapping.results import Translation
 from worker.driver import FetchedBatch
 from worker.metrics import Metrics, Tally
-from worker.routing import Record, Router
+from worker.routing import HEADER_REASON, Record, Router
 
 logger = logging.getLogger(__name__)
-
-# A call whose translation or routing raised (a bug: both promise never to raise) is written to
-# the dead-letter topic under this reason, so the input is kept and its partition goes on.
-INTERNAL_ERROR: Final = "internal_error"
 
 RETRY_FIRST_DELAY: Final = 0.5
 RETRY_MAX_DELAY: Final = 10.0
@@ -96,7 +93,7 @@ class Pipeline:
                 )
                 where = f"{record.topic}[{record.partition}]@{record.offset}"
                 extend([self._internal_error(raw, error, where)])
-                mapped.tally.add_internal_error(INTERNAL_ERROR)
+                mapped.tally.add_internal_error()
                 continue
             duration(clock() - start)
             extend(routed.records)
@@ -177,8 +174,8 @@ class Pipeline:
     def _internal_error(self, raw: bytes, error: Exception, where: str) -> Record:
         value = msgspec.json.encode(
             _InternalError(
-                kind="reject",
-                reason=INTERNAL_ERROR,
+                kind=Reason.INTERNAL_ERROR.kind.value,
+                reason=Reason.INTERNAL_ERROR.value,
                 detail=f"the worker failed on input {where}: {error!r}"[:1000],
                 request_id=None,
                 item_index=None,
@@ -187,7 +184,8 @@ class Pipeline:
                 envelope=_redacted(raw),
             )
         )
-        return Record(self.dead_letter_topic, None, value, [("cio-reason", INTERNAL_ERROR.encode())])
+        header = (HEADER_REASON, Reason.INTERNAL_ERROR.value.encode())
+        return Record(self.dead_letter_topic, None, value, [header])
 
 
 def _redacted(raw: bytes) -> Any:

@@ -73,7 +73,7 @@ def test_a_batch_tally_counts_once_per_label_set() -> None:
     for _ in range(3):
         tally.add(_routed(), "v2.batch")
     tally.add(_routed(None), None)
-    tally.add_internal_error("internal_error")
+    tally.add_internal_error()
     metrics.count(tally)
     metrics.count(tally)  # a second batch with the same label sets
     get = metrics.registry.get_sample_value

@@ -9,11 +9,12 @@ import msgspec
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 import mapping
+from mapping.reasons import Reason
 from mapping.results import Translation
 from tests.kafka_helpers import envelope_stream
 from worker.driver import FetchedBatch
 from worker.metrics import UNKNOWN, Metrics
-from worker.pipeline import INTERNAL_ERROR, Pipeline
+from worker.pipeline import Pipeline
 from worker.routing import Router
 from worker.sources import parse_sources
 
@@ -85,11 +86,11 @@ def test_a_call_the_worker_fails_on_is_dead_lettered_and_the_batch_goes_on() -> 
     dead = [
         record
         for record in mapped.records
-        if dict(record.headers).get("cio-reason") == INTERNAL_ERROR.encode()
+        if dict(record.headers).get("cio-reason") == Reason.INTERNAL_ERROR.value.encode()
     ]
     assert len(dead) == 1 and dead[0].topic == "journeys.dlq"
     value: dict[str, Any] = msgspec.json.decode(dead[0].value)
-    assert value["kind"] == "reject" and value["reason"] == INTERNAL_ERROR
+    assert value["kind"] == "reject" and value["reason"] == Reason.INTERNAL_ERROR.value
     assert value["envelope"]["authorization"] == "<redacted>"  # never persist credentials
     assert "raw[0]@1" in value["detail"]
     others = [record for record in mapped.records if record is not dead[0]]
@@ -98,4 +99,6 @@ def test_a_call_the_worker_fails_on_is_dead_lettered_and_the_batch_goes_on() -> 
     ]
     pipeline.settle(mapped)
     get = pipeline.metrics.registry.get_sample_value
-    assert get("trackbridge_dead_letters_total", {"reason": INTERNAL_ERROR, "source": UNKNOWN}) == 1
+    assert (
+        get("trackbridge_dead_letters_total", {"reason": Reason.INTERNAL_ERROR.value, "source": UNKNOWN}) == 1
+    )

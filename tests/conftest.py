@@ -16,18 +16,27 @@ import asyncio
 import itertools
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.kafka_helpers import TEST_CONFIG, Consume, Produce, consume_records, produce_records, with_settings
+from tests.kafka_helpers import (
+    TEST_CONFIG,
+    Consume,
+    Produce,
+    consume_records,
+    produce_records,
+    settings_for,
+    sources_toml,
+    start_worker,
+)
 from topics.catalog import Catalog, build_catalog
 from topics.provision import create
-from worker.embedded import EmbeddedBroker, free_port
+from worker.embedded import EmbeddedBroker
 from worker.process import WorkerProcess
-from worker.settings import Settings, embedded, load_settings, to_environ
+from worker.settings import Settings
 from worker.sources import SourcesConfig, load_sources
 
 _COUNTER = itertools.count()
@@ -55,38 +64,10 @@ def sources_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def sources_toml(config: Mapping[str, Any]) -> str:
-    """A sources file's TOML text for the JSON shape of test_config.json (strings, lists, tables)."""
-
-    def value(item: Any) -> str:
-        return json.dumps(item)  # JSON strings and lists of strings are valid TOML values
-
-    lines = [f"dead_letter_topic = {value(config['dead_letter_topic'])}"]
-    if "skip_topic" in config:
-        lines.append(f"skip_topic = {value(config['skip_topic'])}")
-    for name, destination in config["destinations"].items():
-        lines.append(f"[destinations.{json.dumps(name)}]")
-        lines.extend(f"{key} = {value(item)}" for key, item in destination.items())
-    for source in config["sources"]:
-        lines.append("[[sources]]")
-        lines.extend(f"{key} = {value(item)}" for key, item in source.items())
-    return "\n".join(lines) + "\n"
-
-
 @pytest.fixture
 def kafka_settings(broker: EmbeddedBroker, topic_prefix: str, sources_file: Path) -> Settings:
     """Worker settings for the session broker, this test's topic prefix and consumer group."""
-    settings, explicit = load_settings(
-        environ={
-            "TRACKBRIDGE_TOPIC_PREFIX": topic_prefix,
-            "TRACKBRIDGE_GROUP_ID": f"{topic_prefix}group",
-            "TRACKBRIDGE_SOURCES": str(sources_file),
-            "TRACKBRIDGE_INPUT_PARTITIONS": "4",
-            "TRACKBRIDGE_OUTPUT_PARTITIONS": "4",
-            "TRACKBRIDGE_COMMIT_INTERVAL": "0.5",
-        }
-    )
-    return embedded(settings, explicit, broker.bootstrap)
+    return settings_for(broker.bootstrap, topic_prefix, sources_file)
 
 
 @pytest.fixture
@@ -118,13 +99,10 @@ def worker_factory(kafka_settings: Settings, tmp_path: Path) -> Iterator[Callabl
     started: list[WorkerProcess] = []
 
     def start(settings: Settings | None = None, *, wait: bool = True, **environ: str) -> WorkerProcess:
-        settings = with_settings(settings or kafka_settings, web_port=free_port())
-        log = tmp_path / f"worker-{len(started)}.log"
-        worker = WorkerProcess({**to_environ(settings), **environ}, log_path=log)
+        worker = start_worker(
+            settings or kafka_settings, tmp_path / f"worker-{len(started)}.log", wait=wait, **environ
+        )
         started.append(worker)
-        worker.start()
-        if wait:
-            worker.wait_ready(90)
         return worker
 
     yield start

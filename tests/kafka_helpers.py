@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from worker.process import WorkerProcess
 from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,6 +166,13 @@ def vector_cases() -> list[dict[str, Any]]:
     return cases
 
 
+def vector_value(envelope: Mapping[str, Any]) -> bytes:
+    """The Kafka value for a vector's envelope (spec §15: a lone "raw" key holds the bytes verbatim)."""
+    if set(envelope) == {"raw"}:
+        return str(envelope["raw"]).encode()
+    return json.dumps(envelope).encode()
+
+
 def envelope_stream(count: int, tag: str, *, poison_every: int = 997) -> list[bytes]:
     """`count` input values cycling through the spec vectors, each with its own request_id
     (`{tag}-{i}`), plus a poison message (non-UTF-8 garbage, unique per position) every
@@ -232,6 +240,59 @@ def expected_records(settings: Settings, values: list[bytes]) -> dict[RecordId, 
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:
     return msgspec.structs.replace(settings, **changes)
+
+
+def sources_toml(config: Mapping[str, Any]) -> str:
+    """A sources file's TOML text for the JSON shape of test_config.json (strings, lists, tables)."""
+
+    def value(item: Any) -> str:
+        return json.dumps(item)  # JSON strings and lists of strings are valid TOML values
+
+    lines = [f"dead_letter_topic = {value(config['dead_letter_topic'])}"]
+    if "skip_topic" in config:
+        lines.append(f"skip_topic = {value(config['skip_topic'])}")
+    for name, destination in config["destinations"].items():
+        lines.append(f"[destinations.{json.dumps(name)}]")
+        lines.extend(f"{key} = {value(item)}" for key, item in destination.items())
+    for source in config["sources"]:
+        lines.append("[[sources]]")
+        lines.extend(f"{key} = {value(item)}" for key, item in source.items())
+    return "\n".join(lines) + "\n"
+
+
+def settings_for(bootstrap: str, topic_prefix: str, sources: Path) -> Settings:
+    """Worker settings for the broker at `bootstrap`: this prefix, its own consumer group, `sources`."""
+    from worker.settings import embedded, load_settings
+
+    settings, explicit = load_settings(
+        environ={
+            "TRACKBRIDGE_TOPIC_PREFIX": topic_prefix,
+            "TRACKBRIDGE_GROUP_ID": f"{topic_prefix}group",
+            "TRACKBRIDGE_SOURCES": str(sources),
+            "TRACKBRIDGE_INPUT_PARTITIONS": "4",
+            "TRACKBRIDGE_OUTPUT_PARTITIONS": "4",
+            "TRACKBRIDGE_COMMIT_INTERVAL": "0.5",
+        }
+    )
+    return embedded(settings, explicit, bootstrap)
+
+
+def start_worker(settings: Settings, log: Path, *, wait: bool = True, **environ: str) -> WorkerProcess:
+    """A `trackbridge worker` subprocess for `settings` on a free web port, logging to `log`;
+    with `wait`, returned once /readyz answers. The caller stops it."""
+    from worker.embedded import free_port
+    from worker.settings import to_environ
+
+    settings = with_settings(settings, web_port=free_port())
+    worker = WorkerProcess({**to_environ(settings), **environ}, log_path=log)
+    worker.start()
+    if wait:
+        try:
+            worker.wait_ready(90)
+        except BaseException:
+            worker.stop(timeout=30)
+            raise
+    return worker
 
 
 async def _produce(

@@ -1,37 +1,15 @@
 """The worker's metrics, as the deploy artifacts (rules, dashboard, live test) may use them.
 
-This is the one list tests/deploy checks against. It is the contract the worker was built to;
-when `worker/metrics.py` lands, derive `METRICS` from its registry here and nothing else changes.
+`METRICS` is `worker.metrics.DEFINITIONS`: the worker's own list is the one source of truth.
+What this module adds is the deploy side's view of it: the series names Prometheus stores
+(`series_labels`, histogram parts included) and the labels a scrape adds.
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from worker.metrics import DEFINITIONS, Definition
 
-Kind = Literal["counter", "gauge", "histogram"]
-
-
-class Metric(NamedTuple):
-    name: str
-    kind: Kind
-    labels: tuple[str, ...]
-
-
-METRICS: tuple[Metric, ...] = (
-    Metric("trackbridge_envelopes_consumed_total", "counter", ("source", "api_version", "endpoint")),
-    Metric("trackbridge_items_consumed_total", "counter", ("source",)),
-    Metric("trackbridge_items_mapped_total", "counter", ("source",)),
-    Metric("trackbridge_skipped_total", "counter", ("reason", "source")),
-    Metric("trackbridge_dead_letters_total", "counter", ("reason", "source")),
-    Metric("trackbridge_outputs_produced_total", "counter", ("source", "destination", "type")),
-    Metric("trackbridge_filtered_total", "counter", ("source", "destination", "filter")),
-    Metric("trackbridge_mapping_seconds", "histogram", ()),
-    Metric("trackbridge_end_to_end_latency_seconds", "histogram", ()),
-    Metric("trackbridge_batch_size", "histogram", ()),
-    Metric("trackbridge_consumer_lag", "gauge", ("topic", "partition")),
-    Metric("trackbridge_seconds_since_last_commit", "gauge", ()),
-    Metric("trackbridge_partitions_assigned", "gauge", ()),
-)
+METRICS: tuple[Definition, ...] = DEFINITIONS
 
 # Labels Prometheus adds to every scraped series (target labels; `pod`, `namespace`, ... when the
 # Prometheus operator discovers the target) and the bucket label of histogram series.
@@ -41,15 +19,22 @@ TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "service", "co
 JOB = "trackbridge"
 
 
+def exposed_series(metric: Definition) -> dict[str, frozenset[str]]:
+    """The series one metric is exposed as, each with its own label names (target labels aside)."""
+    labels = frozenset(metric.labels)
+    if metric.kind == "histogram":
+        return {
+            f"{metric.name}_bucket": labels | {"le"},
+            f"{metric.name}_sum": labels,
+            f"{metric.name}_count": labels,
+        }
+    return {metric.name: labels}
+
+
 def series_labels() -> dict[str, frozenset[str]]:
     """Every series name the worker exposes (histogram parts included), with its label names."""
     series: dict[str, frozenset[str]] = {"up": TARGET_LABELS}
     for metric in METRICS:
-        labels = frozenset(metric.labels) | TARGET_LABELS
-        if metric.kind == "histogram":
-            series[f"{metric.name}_bucket"] = labels | {"le"}
-            series[f"{metric.name}_sum"] = labels
-            series[f"{metric.name}_count"] = labels
-        else:
-            series[metric.name] = labels
+        for name, labels in exposed_series(metric).items():
+            series[name] = labels | TARGET_LABELS
     return series

@@ -1,19 +1,24 @@
-"""A real Prometheus scrapes a target, then runs every rule and every dashboard query against it.
+"""A real Prometheus scrapes a real worker under traffic, then runs every rule and every dashboard
+query against it.
 
-`run_prometheus` and `PrometheusServer` work with any scrape target. `scrape_target` is the one
-place that picks it: a stand-in exposing the worker's metric names through prometheus_client
-(metric_names.py), or the `host:port` in TRACKBRIDGE_LIVE_SCRAPE_TARGET. When the worker exists,
-that fixture starts it instead and nothing else here changes.
+`scrape_target` starts `trackbridge worker` on the session's embedded broker, with the spec's test
+sources (plus one destination filter) and a thread producing every spec vector -- mapped calls,
+batches with bad items, rejects, skips -- twice a second for as long as the module runs, so rate()
+windows always have samples. `run_prometheus` starts Prometheus scraping the worker's web port as
+job "trackbridge" with deploy/prometheus/rules.yaml loaded; the tests then query it over its HTTP
+API: every rule loads, evaluates and parses as a query, every recording rule records series, and
+every dashboard query returns at least one non-NaN sample. No panel is exempt.
 
 Prometheus listens on loopback only, keeps its data in a temporary directory and scrapes and
-evaluates every second, so the whole module takes a few seconds.
+evaluates every second, so the whole module takes a few seconds past the worker's start.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import os
-import random
 import socket
 import subprocess
 import threading
@@ -24,14 +29,31 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from metric_names import JOB, METRICS
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from metric_names import JOB
 from promql_refs import DASHBOARD, RULES, dashboard_targets, grafana_expr, load_rules
+
+from tests.kafka_helpers import (
+    TEST_CONFIG,
+    produce_records,
+    settings_for,
+    sources_toml,
+    start_worker,
+    vector_cases,
+    vector_value,
+)
+from topics.catalog import build_catalog
+from topics.provision import create
+from worker.embedded import EmbeddedBroker
+from worker.settings import Settings
+from worker.sources import load_sources
+
+pytestmark = pytest.mark.integration
 
 INTERVAL = "1s"
 # Grafana's $__rate_interval is at least four scrape intervals.
@@ -141,104 +163,79 @@ def run_prometheus(
             process.wait()
 
 
-# Label values the stand-in target uses; two sources so that `by (source)` has something to split.
-_LABEL_VALUES = {
-    "source": ["web-prod", "mobile"],
-    "api_version": ["v1"],
-    "endpoint": ["identify"],
-    "reason": ["invalid_body"],
-    "destination": ["analytics"],
-    "type": ["identify"],
-    "filter": ["types"],
-    "topic": ["journeys.track.raw"],
-    "partition": ["0", "1"],
-}
-_ITEMS_PER_TICK = {"consumed": 10, "mapped": 7, "skipped": 2, "dead": 1}
+# The sources of the spec vectors, plus a filter on one destination so `trackbridge_filtered_total`
+# counts something: `warehouse` takes identify and group calls only, so web-prod's other calls (track,
+# page, screen, ...) are refused there by the `types` filter.
+_FILTERED_DESTINATION = ("warehouse", ["identify", "group"])
+# Traffic goes on at this pace for the whole module, so every rate() window has samples.
+ROUND_EVERY_S = 0.5
 
 
-@contextmanager
-def stand_in_worker() -> Iterator[str]:
-    """A /metrics endpoint with every metric of metric_names.py moving as a busy worker's would."""
-    registry = CollectorRegistry()
-    made: dict[str, Any] = {}
-    for metric in METRICS:
-        labels = list(metric.labels)
-        if metric.kind == "counter":
-            made[metric.name] = Counter(
-                metric.name.removesuffix("_total"), metric.name, labels, registry=registry
-            )
-        elif metric.kind == "gauge":
-            made[metric.name] = Gauge(metric.name, metric.name, labels, registry=registry)
-        else:
-            made[metric.name] = Histogram(metric.name, metric.name, labels, registry=registry)
+def mixed_round() -> list[bytes]:
+    """Every spec vector once: mapped calls, batches (some with bad items), rejects and skips.
 
-    def children(name: str) -> list[Any]:
-        metric = made[name]
-        names = next(m.labels for m in METRICS if m.name == name)
-        if not names:
-            return [metric]
-        return [metric.labels(*values) for values in _combinations([_LABEL_VALUES[label] for label in names])]
-
-    stop = threading.Event()
-    rng = random.Random(7)
-
-    def tick() -> None:
-        while not stop.is_set():
-            for name, child_list in everything.items():
-                metric = next(m for m in METRICS if m.name == name)
-                for child in child_list:
-                    if metric.kind == "counter":
-                        child.inc(_counter_step(name))
-                    elif metric.kind == "histogram":
-                        child.observe(rng.uniform(0.001, 2.0))
-                    elif name == "trackbridge_consumer_lag":
-                        child.set(rng.randint(0, 50))
-                    elif name == "trackbridge_partitions_assigned":
-                        child.set(2)
-                    else:
-                        child.set(rng.uniform(0.0, 2.0))
-            stop.wait(0.1)
-
-    everything = {metric.name: children(metric.name) for metric in METRICS}
-    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-    ticker = threading.Thread(target=tick, daemon=True)
-    ticker.start()
-    try:
-        yield f"127.0.0.1:{server.server_port}"
-    finally:
-        stop.set()
-        ticker.join(timeout=5)
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    Calls that map get a fresh `received_at`, so the end-to-end latency histogram observes real
+    latencies rather than the vectors' fixed 2024 timestamps; calls that carry a reason keep theirs
+    (their reason may be the timestamp)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    values = []
+    for case in vector_cases():
+        envelope = case["envelope"]
+        if case["expect_reason"] is None and isinstance(envelope.get("received_at"), str):
+            envelope = {**envelope, "received_at": now}
+        values.append(vector_value(envelope))
+    return values
 
 
-def _combinations(value_lists: list[list[str]]) -> list[tuple[str, ...]]:
-    combos: list[tuple[str, ...]] = [()]
-    for values in value_lists:
-        combos = [(*combo, value) for combo in combos for value in values]
-    return combos
+class Traffic:
+    """Produces `mixed_round()` to the worker's input topic every ROUND_EVERY_S, in a thread."""
 
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._error: BaseException | None = None
 
-def _counter_step(name: str) -> int:
-    # Keep the accounting identity: consumed = mapped + skipped + dead-lettered.
-    return {
-        "trackbridge_items_consumed_total": _ITEMS_PER_TICK["consumed"],
-        "trackbridge_items_mapped_total": _ITEMS_PER_TICK["mapped"],
-        "trackbridge_skipped_total": _ITEMS_PER_TICK["skipped"],
-        "trackbridge_dead_letters_total": _ITEMS_PER_TICK["dead"],
-    }.get(name, 3)
+    def send_round(self) -> None:
+        produce_records(self.settings, self.settings.raw_topic, mixed_round())
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(ROUND_EVERY_S):
+                self.send_round()
+        except BaseException as error:  # reported by __exit__
+            self._error = error
+
+    def __enter__(self) -> Traffic:
+        self.send_round()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        if self._error is not None and exc[0] is None:
+            raise AssertionError("producing the traffic failed") from self._error
 
 
 @pytest.fixture(scope="module")
-def scrape_target() -> Iterator[str]:
-    """host:port of the /metrics endpoint under test (see the module docstring)."""
-    given = os.environ.get("TRACKBRIDGE_LIVE_SCRAPE_TARGET")
-    if given:
-        yield given
-        return
-    with stand_in_worker() as target:
-        yield target
+def scrape_target(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """host:port of a real `trackbridge worker` on the embedded broker, busy with mixed traffic
+    for as long as the module runs."""
+    workdir = tmp_path_factory.mktemp("live-worker")
+    config = json.loads(TEST_CONFIG.read_text())
+    destination, types = _FILTERED_DESTINATION
+    config["destinations"][destination] = {**config["destinations"][destination], "types": types}
+    sources = workdir / "sources.toml"
+    sources.write_text(sources_toml(config))
+    settings = settings_for(broker.bootstrap, f"live-{os.getpid()}.", sources)
+    asyncio.run(create(settings, build_catalog(settings, load_sources(sources))))
+    worker = start_worker(settings, workdir / "worker.log")
+    try:
+        with Traffic(settings):
+            yield f"127.0.0.1:{worker.web_port}"
+    finally:
+        worker.stop(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -258,15 +255,18 @@ def prometheus(
 
 
 def _until_all_have_data(server: PrometheusServer, exprs: dict[str, str]) -> dict[str, str]:
-    """Query until every expr returns samples or time runs out; the ones still empty, with why."""
+    """Query until every expr returns a non-NaN sample or time runs out; the ones still without, with why."""
     missing: dict[str, str] = {}
     deadline = time.monotonic() + DATA_TIMEOUT_S
     while True:
         missing = {}
         for name, expr in exprs.items():
             try:
-                if not server.query(expr):
+                samples = server.query(expr)
+                if not samples:
                     missing[name] = f"no data: {expr}"
+                elif all(math.isnan(float(sample["value"][1])) for sample in samples):
+                    missing[name] = f"only NaN: {expr}"
             except QueryError as error:
                 missing[name] = f"{error}: {expr}"
         if not missing or time.monotonic() > deadline:
@@ -294,10 +294,9 @@ def test_every_recording_rule_records_series(prometheus: PrometheusServer) -> No
     assert not _until_all_have_data(prometheus, records)
 
 
-def test_every_alert_expression_is_a_valid_query(prometheus: PrometheusServer) -> None:
+def test_every_rule_expression_is_a_valid_query(prometheus: PrometheusServer) -> None:
     for rule in load_rules():
-        if "alert" in rule:
-            prometheus.query(rule["expr"])  # raises QueryError on a bad expression
+        prometheus.query(rule["expr"])  # raises QueryError on a bad expression
 
 
 def test_every_dashboard_query_returns_data(prometheus: PrometheusServer) -> None:

@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 
 from mapping.reasons import Kind, Reason
-from tests.kafka_helpers import TEST_CONFIG, VECTORS, Consume, Produce, ScrapedMetrics, headers_of
+from tests.kafka_helpers import (
+    TEST_CONFIG,
+    VECTORS,
+    Consume,
+    Produce,
+    ScrapedMetrics,
+    headers_of,
+    vector_value,
+)
 from topics.catalog import Catalog, Role
 from worker.process import WorkerProcess
 from worker.settings import Settings
@@ -30,13 +38,6 @@ def load_cases() -> list[dict[str, Any]]:
         if path.name != TEST_CONFIG.name:
             cases.extend(json.loads(path.read_text()))
     return cases
-
-
-def value_of(envelope: dict[str, Any]) -> bytes:
-    """The Kafka value for a case (spec §15: a lone "raw" key holds the bytes verbatim)."""
-    if set(envelope) == {"raw"}:
-        return str(envelope["raw"]).encode()
-    return json.dumps(envelope).encode()
 
 
 def source_of(envelope: dict[str, Any]) -> dict[str, Any] | None:
@@ -91,7 +92,7 @@ def test_every_vector_reaches_exactly_its_topics(
             problem_cases[name] = case
 
     worker = worker_factory()
-    produce(kafka_settings.raw_topic, [value_of(case["envelope"]) for case in cases])
+    produce(kafka_settings.raw_topic, [vector_value(case["envelope"]) for case in cases])
     counts = {topic: sum(len(items) for items in by_case.values()) for topic, by_case in expected.items()}
 
     case_of_request = {

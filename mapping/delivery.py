@@ -11,7 +11,7 @@ from typing import Any
 from mapping import pipelines
 from mapping.identity import Subject, identifier_value
 from mapping.reasons import Reason
-from mapping.results import Problem
+from mapping.results import Problem, Result
 from mapping.shapes import optional_object, required_text
 from mapping.timestamps import time_field
 
@@ -25,7 +25,7 @@ def report(
     id_field: str,
     metric_field: str,
     timestamp: Any,
-) -> list[pipelines.Call] | Problem:
+) -> Result:
     """One delivery event: properties `deliveryId`, `metric`, then `extras` (never overriding them).
 
     The delivery id follows the identifier rules (§6.1); the metric must be a non-empty string
@@ -54,7 +54,7 @@ def present(**fields: Any) -> dict[str, Any]:
 
 def v2_delivery(
     stamp: pipelines.Stamp, identifiers: Any, name: Any, attributes: Any, timestamp: Any
-) -> list[pipelines.Call] | Problem:
+) -> Result:
     """A v2 `delivery` `event` op (spec §5.4): `attributes.device_token` becomes `recipient`.
 
     `identifiers` absent → `missing_identifier`, not an object → `invalid_identifier`; the other

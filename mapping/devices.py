@@ -14,7 +14,7 @@ import msgspec
 from mapping import pipelines
 from mapping.identity import Subject
 from mapping.reasons import Reason
-from mapping.results import Problem
+from mapping.results import Output, Problem, Result
 from mapping.shapes import optional_object, required_object, required_text
 from mapping.timestamps import time_field
 
@@ -66,7 +66,7 @@ def read_update(value: Any, *, v2: bool) -> DeviceUpdate | Problem:
 
 def created(
     stamp: pipelines.Stamp, who: Subject, update: DeviceUpdate, *, fallback_time: Any = None
-) -> list[pipelines.Call] | Problem:
+) -> Result:
     """`Device Created or Updated`, timed by `last_used`, else `fallback_time` (v2 op timestamp)."""
     if update.last_used is not None:
         when = time_field(update.last_used, "device.last_used")
@@ -81,6 +81,6 @@ def created(
     ]
 
 
-def deleted(stamp: pipelines.Stamp, who: Subject, device: pipelines.Device) -> list[pipelines.Call]:
+def deleted(stamp: pipelines.Stamp, who: Subject, device: pipelines.Device) -> list[Output]:
     """`Device Deleted` (spec §4.6)."""
     return [pipelines.track(stamp, 0, who, "Device Deleted", {}, device=device)]

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from mapping import limits, pipelines
 from mapping.identity import Subject
 from mapping.reasons import Reason
-from mapping.results import Problem
+from mapping.results import Problem, Result
 from mapping.timestamps import time_field
 
 EventKind = Literal["track", "page", "screen"]
@@ -31,7 +31,7 @@ def event(
     sent_id: Any,
     timestamp: Any,
     within: int,
-) -> list[pipelines.Call] | Problem:
+) -> Result:
     """Translate one event whose body shape and identity are already checked.
 
     The name is trimmed and must not be blank (`missing_event_name`); track and screen names are
@@ -61,9 +61,7 @@ def event(
     return [pipelines.track(stamp, 0, who, trimmed, properties, message_id=message_id)]
 
 
-def person_event(
-    stamp: pipelines.Stamp, who: Subject, event_name: str, *, timestamp: Any = None
-) -> list[pipelines.Call] | Problem:
+def person_event(stamp: pipelines.Stamp, who: Subject, event_name: str, *, timestamp: Any = None) -> Result:
     """A semantic person event with empty properties: User Deleted, Suppressed, Unsuppressed (§8.2)."""
     when = time_field(timestamp, "timestamp")
     if isinstance(when, Problem):

@@ -6,7 +6,7 @@ from typing import Any
 
 from mapping import limits, pipelines, relationships
 from mapping.identity import Subject, check_person_ids, identify_person, optional_identifier
-from mapping.results import Problem
+from mapping.results import Problem, Result
 from mapping.timestamps import time_field
 
 # spec §4.1: body keys that are never traits (`email` stays, as a Decision).
@@ -22,7 +22,7 @@ def identify(
     timestamp: Any,
     timestamp_field: str,
     within: int,
-) -> list[pipelines.Call] | Problem:
+) -> Result:
     """Translate one identify, all or nothing.
 
     `primary` names the person (v1 path, v2 `identifiers`); `attributes` is the v1 body or the v2

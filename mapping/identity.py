@@ -123,9 +123,11 @@ def named_person(identifiers: Any, where: str, allowed: frozenset[str]) -> Subje
             found = kind
     if found is None or found not in allowed:
         return Problem(Reason.MISSING_IDENTIFIER, f"{where} names none of {', '.join(sorted(allowed))}")
-    value = identifier_value(identifiers[found], f"{where}.{found}")
-    if isinstance(value, Problem):
-        return value
+    value = identifiers[found]
+    if type(value) is not str or not value:  # a non-empty string is the common, valid case
+        value = identifier_value(value, f"{where}.{found}")
+        if isinstance(value, Problem):
+            return value
     if found == ANONYMOUS:
         return Subject({ANONYMOUS: value}, anonymous_id=value)
     return person(found, value)
@@ -165,7 +167,10 @@ def identify_person(primary: Subject, attributes: dict[str, Any]) -> Subject | P
         raw = attributes.get(kind)
         if raw is None or raw == "" or kind == "phone":
             continue
-        if kind == "email" and type(raw) is not str:
+        if type(raw) is str:
+            collected[kind] = raw  # neither None nor "": a valid identifier
+            continue
+        if kind == "email":
             return Problem(Reason.INVALID_IDENTIFIER, f"email attribute is {json_type(raw)}")
         value = identifier_value(raw, f"{kind} attribute")
         if isinstance(value, Problem):

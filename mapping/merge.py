@@ -7,13 +7,11 @@ from typing import Any
 from mapping import limits, pipelines
 from mapping.identity import merge_side, person, user_id
 from mapping.reasons import Reason
-from mapping.results import Problem
+from mapping.results import Problem, Result
 from mapping.timestamps import time_field
 
 
-def merge(
-    stamp: pipelines.Stamp, primary: Any, secondary: Any, *, timestamp: Any
-) -> list[pipelines.Call] | Problem:
+def merge(stamp: pipelines.Stamp, primary: Any, secondary: Any, *, timestamp: Any) -> Result:
     """`alias` with userId = the primary and previousId = the secondary (each one of id/email/cio_id).
 
     Either side missing or not an object is `invalid_body`; then each side's identifier is

@@ -6,17 +6,16 @@ from typing import Any
 
 from mapping import limits, pipelines, relationships
 from mapping.identity import ONLY_ANONYMOUS, PEOPLE, ObjectRef, Subject, named_object
-from mapping.operation import Operation
+from mapping.operation import ObjectOperation
 from mapping.reasons import Reason
-from mapping.results import Problem
+from mapping.results import Problem, Result
 from mapping.shapes import optional_object
 from mapping.timestamps import time_field
 
 
-def object_operation(
-    stamp: pipelines.Stamp, op: Operation, action: str, within: int
-) -> list[pipelines.Call] | Problem:
-    """Translate one object operation whose type and action are valid; `within` is its raw size."""
+def object_operation(stamp: pipelines.Stamp, op: ObjectOperation, within: int) -> Result:
+    """Translate one object operation; `within` is its raw size."""
+    action = op.action
     if action == "delete":
         return _delete(stamp, op)
     if action in ("identify", "identify_anonymous"):
@@ -24,7 +23,7 @@ def object_operation(
     return _relate(stamp, op, delete=action == "delete_relationships", within=within)
 
 
-def _named(stamp: pipelines.Stamp, op: Operation) -> tuple[ObjectRef, pipelines.Stamp] | Problem:
+def _named(stamp: pipelines.Stamp, op: ObjectOperation) -> tuple[ObjectRef, pipelines.Stamp] | Problem:
     """The object the op names, its id's length, and the op's time (spec §6.4, §12, §5)."""
     obj = named_object(op.identifiers, "identifiers")
     if isinstance(obj, Problem):
@@ -38,9 +37,7 @@ def _named(stamp: pipelines.Stamp, op: Operation) -> tuple[ObjectRef, pipelines.
     return obj, stamp.at(when)
 
 
-def _identify(
-    stamp: pipelines.Stamp, op: Operation, *, anonymous: bool, within: int
-) -> list[pipelines.Call] | Problem:
+def _identify(stamp: pipelines.Stamp, op: ObjectOperation, *, anonymous: bool, within: int) -> Result:
     """A `group` without a person for the object itself, then one per person related to it."""
     attributes = optional_object(op.attributes, "attributes")
     if isinstance(attributes, Problem):
@@ -68,7 +65,7 @@ def _identify(
     return [pipelines.group(stamp, 0, Subject(obj.identifiers), obj.object_id, traits), *related_calls]
 
 
-def _delete(stamp: pipelines.Stamp, op: Operation) -> list[pipelines.Call] | Problem:
+def _delete(stamp: pipelines.Stamp, op: ObjectOperation) -> Result:
     """`Object Deleted`, identified by the object id so it shares the object's record key (§14)."""
     named = _named(stamp, op)
     if isinstance(named, Problem):
@@ -79,9 +76,7 @@ def _delete(stamp: pipelines.Stamp, op: Operation) -> list[pipelines.Call] | Pro
     return [pipelines.track(stamp, 0, who, "Object Deleted", properties)]
 
 
-def _relate(
-    stamp: pipelines.Stamp, op: Operation, *, delete: bool, within: int
-) -> list[pipelines.Call] | Problem:
+def _relate(stamp: pipelines.Stamp, op: ObjectOperation, *, delete: bool, within: int) -> Result:
     """`add_relationships` / `delete_relationships` from an object to people (spec §5.3)."""
     related = relationships.read_relationships(op.cio_relationships, required=True, v1_form=False)
     if isinstance(related, Problem):

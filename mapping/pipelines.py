@@ -2,17 +2,23 @@
 
 Each call is tagged on `type`, written in camelCase, and omits every optional field that is not set
 (never `null`). `Stamp` carries what all outputs of one item share; the builders fill in the
-common fields of spec §3 so a mapper only states what is specific to its call.
+common fields of spec §3 so a mapper only states what is specific to its call, and hand back the
+call already encoded, as the `Output` the routing layer reads.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import msgspec
 
 from mapping.identity import Subject
 from mapping.message_id import item_key, message_id_for
+from mapping.reasons import Reason
+from mapping.results import Output, Problem
+from mapping.timestamps import Time
+
+_ENCODER = msgspec.json.Encoder()
 
 
 class Integrations(msgspec.Struct, frozen=True, gc=False, rename={"all": "All"}):
@@ -52,10 +58,8 @@ class Call(
 ):
     """Fields common to every Pipelines call (spec §3)."""
 
-    type_name: ClassVar[str]
-
     message_id: str
-    timestamp: str
+    timestamp: Time
     sent_at: str
     received_at: str
     integrations: Integrations
@@ -63,109 +67,87 @@ class Call(
     user_id: str | None = None
     anonymous_id: str | None = None
 
-    @property
-    def key(self) -> str:
-        """The record key (spec §14): userId, else anonymousId (groups fall back to groupId)."""
-        return self.user_id or self.anonymous_id or ""
-
-    @property
-    def label(self) -> str | None:
-        """The track event name, or the page/screen name; None for other calls."""
-        return None
-
 
 class Identify(Call, frozen=True, gc=False, tag="identify"):
-    type_name: ClassVar[str] = "identify"
     traits: dict[str, Any]
 
 
 class Track(Call, frozen=True, gc=False, tag="track"):
-    type_name: ClassVar[str] = "track"
     event: str
     properties: dict[str, Any]
 
-    @property
-    def label(self) -> str | None:
-        return self.event
-
 
 class Page(Call, frozen=True, gc=False, tag="page"):
-    type_name: ClassVar[str] = "page"
     name: str
     properties: dict[str, Any]
-
-    @property
-    def label(self) -> str | None:
-        return self.name
 
 
 class Screen(Call, frozen=True, gc=False, tag="screen"):
-    type_name: ClassVar[str] = "screen"
     name: str
     properties: dict[str, Any]
 
-    @property
-    def label(self) -> str | None:
-        return self.name
-
 
 class Group(Call, frozen=True, gc=False, tag="group"):
-    type_name: ClassVar[str] = "group"
     group_id: str
     traits: dict[str, Any]
 
-    @property
-    def key(self) -> str:
-        return self.user_id or self.anonymous_id or self.group_id
-
 
 class Alias(Call, frozen=True, gc=False, tag="alias"):
-    type_name: ClassVar[str] = "alias"
     previous_id: str
 
 
 class Stamp(msgspec.Struct, frozen=True, gc=False):
-    """What every output of one item shares: its messageId inputs and its times (spec §9, §10).
+    """What every output of one item shares: its place, its messageId inputs and its times (§9, §10).
 
-    `received_at` is the envelope's time, normalised; it is also `sentAt`. `timestamp` is the
-    item's own time, else `received_at`. `key` is the item's share of the messageId hash input.
+    `item` is the item's index in its call (a batch position, else 0); `key` is its share of the
+    messageId hash input. `received_at` is the envelope's time, normalised; it is also `sentAt`.
+    `timestamp` is the item's own time, else `received_at`.
     """
 
     key: bytes
+    item: int
     received_at: str
-    timestamp: str
+    timestamp: Time
 
-    def message_id(self, output_index: int) -> str:
-        return message_id_for(self.key, output_index)
-
-    def at(self, timestamp: str | None) -> Stamp:
+    def at(self, timestamp: Time | None) -> Stamp:
         """This stamp with the item's own time, when it has one."""
         if timestamp is None:
             return self
-        return Stamp(self.key, self.received_at, timestamp)
+        return Stamp(self.key, self.item, self.received_at, timestamp)
 
 
 def item_stamp(request_id: str, item_index: int, received_at: str) -> Stamp:
     """The stamp of one item, timed by the envelope until the item names its own time."""
-    return Stamp(item_key(request_id, item_index), received_at, received_at)
+    return Stamp(item_key(request_id, item_index), item_index, received_at, received_at)
 
 
-def _context(who: Subject, device: Device | None = None) -> Context:
-    return Context(Journeys(who.identifiers), device)
+NESTED_TOO_DEEPLY = Problem(Reason.INVALID_BODY, "data is nested too deeply to re-encode")
+"""An item whose outputs cannot be encoded: data nested just below the decoder's limit can exceed
+the encoder's once wrapped in a call. Every builder below encodes its call at once (raising
+RecursionError then), and a mapper builds its outputs only after every check of the item has
+passed, so the item still yields all its outputs or this one Problem."""
 
 
-def identify(stamp: Stamp, index: int, who: Subject, traits: dict[str, Any]) -> Identify:
-    return Identify(
-        message_id=stamp.message_id(index),
+def _email_only(who: Subject) -> bool:
+    """Whether the userId is the person's email (spec §14 `drop_email_only`)."""
+    user_id = who.user_id
+    return user_id is not None and "@" in user_id and user_id == who.identifiers.get("email")
+
+
+def identify(stamp: Stamp, index: int, who: Subject, traits: dict[str, Any]) -> Output:
+    call = Identify(
+        message_id=message_id_for(stamp.key, index),
         timestamp=stamp.timestamp,
         sent_at=stamp.received_at,
         received_at=stamp.received_at,
         integrations=ALL,
-        context=_context(who),
+        context=Context(Journeys(who.identifiers)),
         user_id=who.user_id,
         anonymous_id=who.anonymous_id,
         traits=traits,
     )
+    key = who.user_id or who.anonymous_id or ""
+    return Output("identify", key, _ENCODER.encode(call), stamp.item, index, None, _email_only(who))
 
 
 def track(
@@ -177,79 +159,90 @@ def track(
     *,
     device: Device | None = None,
     message_id: str | None = None,
-) -> Track:
+) -> Output:
     """A track call; `message_id` is the sender's dedupe id when it gave one (spec §10 rule 1)."""
-    return Track(
-        message_id=message_id or stamp.message_id(index),
+    call = Track(
+        message_id=message_id or message_id_for(stamp.key, index),
         timestamp=stamp.timestamp,
         sent_at=stamp.received_at,
         received_at=stamp.received_at,
         integrations=ALL,
-        context=_context(who, device),
+        context=Context(Journeys(who.identifiers), device),
         user_id=who.user_id,
         anonymous_id=who.anonymous_id,
         event=event,
         properties=properties,
     )
+    key = who.user_id or who.anonymous_id or ""
+    return Output("track", key, _ENCODER.encode(call), stamp.item, index, event, _email_only(who))
 
 
 def page(
     stamp: Stamp, index: int, who: Subject, name: str, properties: dict[str, Any], *, message_id: str | None
-) -> Page:
-    return Page(
-        message_id=message_id or stamp.message_id(index),
+) -> Output:
+    call = Page(
+        message_id=message_id or message_id_for(stamp.key, index),
         timestamp=stamp.timestamp,
         sent_at=stamp.received_at,
         received_at=stamp.received_at,
         integrations=ALL,
-        context=_context(who),
+        context=Context(Journeys(who.identifiers)),
         user_id=who.user_id,
         anonymous_id=who.anonymous_id,
         name=name,
         properties=properties,
     )
+    key = who.user_id or who.anonymous_id or ""
+    return Output("page", key, _ENCODER.encode(call), stamp.item, index, name, _email_only(who))
 
 
 def screen(
     stamp: Stamp, index: int, who: Subject, name: str, properties: dict[str, Any], *, message_id: str | None
-) -> Screen:
-    return Screen(
-        message_id=message_id or stamp.message_id(index),
+) -> Output:
+    call = Screen(
+        message_id=message_id or message_id_for(stamp.key, index),
         timestamp=stamp.timestamp,
         sent_at=stamp.received_at,
         received_at=stamp.received_at,
         integrations=ALL,
-        context=_context(who),
+        context=Context(Journeys(who.identifiers)),
         user_id=who.user_id,
         anonymous_id=who.anonymous_id,
         name=name,
         properties=properties,
     )
+    key = who.user_id or who.anonymous_id or ""
+    return Output("screen", key, _ENCODER.encode(call), stamp.item, index, name, _email_only(who))
 
 
-def group(stamp: Stamp, index: int, who: Subject, group_id: str, traits: dict[str, Any]) -> Group:
-    return Group(
-        message_id=stamp.message_id(index),
+def group(stamp: Stamp, index: int, who: Subject, group_id: str, traits: dict[str, Any]) -> Output:
+    """A group call; with no person (an object's own group) its record key is the group id."""
+    call = Group(
+        message_id=message_id_for(stamp.key, index),
         timestamp=stamp.timestamp,
         sent_at=stamp.received_at,
         received_at=stamp.received_at,
         integrations=ALL,
-        context=_context(who),
+        context=Context(Journeys(who.identifiers)),
         user_id=who.user_id,
         anonymous_id=who.anonymous_id,
         group_id=group_id,
         traits=traits,
     )
+    key = who.user_id or who.anonymous_id or group_id
+    return Output("group", key, _ENCODER.encode(call), stamp.item, index, None, _email_only(who))
 
 
-def alias(stamp: Stamp, index: int, who: Subject, previous_id: str) -> Alias:
-    return Alias(
-        message_id=stamp.message_id(index),
+def alias(stamp: Stamp, index: int, who: Subject, previous_id: str) -> Output:
+    call = Alias(
+        message_id=message_id_for(stamp.key, index),
         timestamp=stamp.timestamp,
         sent_at=stamp.received_at,
         received_at=stamp.received_at,
         integrations=ALL,
-        context=_context(who),
+        context=Context(Journeys(who.identifiers)),
         user_id=who.user_id,
         previous_id=previous_id,
     )
+    key = who.user_id or ""
+    return Output("alias", key, _ENCODER.encode(call), stamp.item, index, None, _email_only(who))

@@ -13,7 +13,7 @@ import msgspec
 from mapping import limits, pipelines
 from mapping.identity import ObjectRef, Subject, check_person_ids, named_object, named_person
 from mapping.reasons import Reason
-from mapping.results import Problem
+from mapping.results import Output, Problem, Result
 from mapping.shapes import json_type, optional_object
 
 _ACTIONS: dict[str | None, bool] = {None: False, "add_relationships": False, "delete_relationships": True}
@@ -80,7 +80,7 @@ def relationship_call(
     attributes: dict[str, Any],
     *,
     delete: bool,
-) -> pipelines.Call:
+) -> Output:
     """The output for one relationship between a person and an object (spec §7.2, §7.4)."""
     who = Subject(
         obj.identifiers | person.identifiers,
@@ -103,9 +103,12 @@ def object_type_number(obj: ObjectRef) -> msgspec.Raw:
 
 def with_objects(
     stamp: pipelines.Stamp, person: Subject, relationships: Relationships, *, within: int, start: int
-) -> list[pipelines.Call] | Problem:
-    """A person's relationships to the objects its entries name, numbered from output `start`."""
-    calls: list[pipelines.Call] = []
+) -> Result:
+    """A person's relationships to the objects its entries name, numbered from output `start`.
+
+    Every entry is checked before any output is built.
+    """
+    related: list[tuple[ObjectRef, dict[str, Any]]] = []
     for position, raw in enumerate(relationships.entries):
         where = f"cio_relationships[{position}]"
         entry = read_entry(raw, where)
@@ -119,12 +122,12 @@ def with_objects(
         )
         if problem is not None:
             return problem
-        calls.append(
-            relationship_call(
-                stamp, start + position, person, obj, entry.attributes, delete=relationships.delete
-            )
-        )
-    return calls
+        related.append((obj, entry.attributes))
+    delete = relationships.delete
+    return [
+        relationship_call(stamp, start + n, person, obj, attributes, delete=delete)
+        for n, (obj, attributes) in enumerate(related)
+    ]
 
 
 def with_people(
@@ -135,9 +138,12 @@ def with_people(
     *,
     within: int,
     start: int,
-) -> list[pipelines.Call] | Problem:
-    """An object's relationships to the people its entries name (`allowed` identifier kinds)."""
-    calls: list[pipelines.Call] = []
+) -> Result:
+    """An object's relationships to the people its entries name (`allowed` identifier kinds).
+
+    Every entry is checked before any output is built.
+    """
+    related: list[tuple[Subject, dict[str, Any]]] = []
     for position, raw in enumerate(relationships.entries):
         where = f"cio_relationships[{position}]"
         entry = read_entry(raw, where)
@@ -151,9 +157,9 @@ def with_people(
         )
         if problem is not None:
             return problem
-        calls.append(
-            relationship_call(
-                stamp, start + position, person, obj, entry.attributes, delete=relationships.delete
-            )
-        )
-    return calls
+        related.append((person, entry.attributes))
+    delete = relationships.delete
+    return [
+        relationship_call(stamp, start + n, person, obj, attributes, delete=delete)
+        for n, (person, attributes) in enumerate(related)
+    ]

@@ -49,6 +49,11 @@ class Output(msgspec.Struct, frozen=True, gc=False):
     email_only: bool = False
 
 
+Result = list[Output] | Problem
+"""What one item (a v1 call, a v2 entity, a batch element) comes to: its outputs, all or none, or
+the one Problem that rejects or skips it."""
+
+
 class Translation(msgspec.Struct, gc=False):
     """The result of translating one envelope.
 

@@ -19,12 +19,11 @@ import msgspec
 from mapping import v1, v2
 from mapping.credentials import parse_authorization
 from mapping.envelope import Malformed, read_envelope
-from mapping.pipelines import Call, item_stamp
+from mapping.pipelines import NESTED_TOO_DEEPLY, item_stamp
 from mapping.reasons import Reason
 from mapping.results import Credentials, Output, Problem, Translation
 from mapping.routes import ROUTE_SKIPS, Endpoint, match_route
 
-_ENCODER = msgspec.json.Encoder()
 # Module names for the two v2 endpoints: comparing with them skips an enum class lookup per call.
 _BATCH = Endpoint.V2_BATCH
 _ENTITY = Endpoint.V2_ENTITY
@@ -91,54 +90,26 @@ def _translate(raw: bytes, credentials_of: Callable[[str | None], Credentials | 
     credentials = credentials_of(envelope.authorization)
     if isinstance(credentials, Problem):
         return Translation(request_id, received_at, endpoint, credentials, [], [])
-    translation = Translation(request_id, received_at, endpoint, credentials, [], [])
     if endpoint is _BATCH:
         results = v2.batch(request_id, read.received_at, envelope.body)
         if isinstance(results, Problem):
-            translation.problems.append(results)
-        else:
-            for index, result in enumerate(results):
-                _collect(translation, result, index, index)
-    elif endpoint is _ENTITY:
-        _collect(translation, v2.entity(item_stamp(request_id, 0, read.received_at), envelope.body), 0, None)
+            return Translation(request_id, received_at, endpoint, credentials, [], [results])
+        outputs: list[Output] = []
+        problems: list[Problem] = []
+        for index, result in enumerate(results):
+            if isinstance(result, Problem):
+                problems.append(msgspec.structs.replace(result, item_index=index))
+            else:
+                outputs += result
+        return Translation(request_id, received_at, endpoint, credentials, outputs, problems)
+    stamp = item_stamp(request_id, 0, read.received_at)
+    if endpoint is _ENTITY:
+        result = v2.entity(stamp, envelope.body)
     else:
-        handler = v1.HANDLERS[endpoint]
-        _collect(
-            translation,
-            handler(item_stamp(request_id, 0, read.received_at), route.params, envelope.body),
-            0,
-            None,
-        )
-    return translation
-
-
-def _collect(
-    translation: Translation, result: list[Call] | Problem, item_index: int, problem_index: int | None
-) -> None:
-    """Encode one item's calls into outputs, all or nothing, or record the item's problem."""
+        try:
+            result = v1.HANDLERS[endpoint](stamp, route.params, envelope.body)
+        except RecursionError:
+            result = NESTED_TOO_DEEPLY
     if isinstance(result, Problem):
-        translation.problems.append(_at(result, problem_index))
-        return
-    outputs = []
-    try:
-        for output_index, call in enumerate(result):
-            user_id = call.user_id
-            email_only = (
-                user_id is not None
-                and "@" in user_id
-                and user_id == call.context.journeys.identifiers.get("email")
-            )
-            value = _ENCODER.encode(call)
-            outputs.append(
-                Output(call.type_name, call.key, value, item_index, output_index, call.label, email_only)
-            )
-    except RecursionError:
-        # Data nested just below the decoder's limit can exceed it once wrapped in an output.
-        problem = Problem(Reason.INVALID_BODY, "data is nested too deeply to re-encode")
-        translation.problems.append(_at(problem, problem_index))
-        return
-    translation.outputs.extend(outputs)
-
-
-def _at(problem: Problem, item_index: int | None) -> Problem:
-    return problem if item_index is None else msgspec.structs.replace(problem, item_index=item_index)
+        return Translation(request_id, received_at, endpoint, credentials, [], [result])
+    return Translation(request_id, received_at, endpoint, credentials, result, [])

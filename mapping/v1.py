@@ -15,11 +15,10 @@ from mapping import delivery, devices, events, merge, pipelines, relationships
 from mapping.identify import identify
 from mapping.identity import Subject, check_person_ids, identifier_value, optional_identifier, path_person
 from mapping.reasons import Reason
-from mapping.results import Problem
+from mapping.results import Problem, Result
 from mapping.routes import Endpoint
 from mapping.shapes import decode_body, optional_object
 
-Result = list[pipelines.Call] | Problem
 Handler = Callable[[pipelines.Stamp, tuple[str | None, ...], msgspec.Raw], Result]
 
 

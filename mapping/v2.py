@@ -1,7 +1,8 @@
 """Track v2 (spec §5): `/api/v2/entity`, `/api/v2/batch` splitting, and the person operations.
 
-Each operation is dispatched on its `type` and `action` (§5.1); object operations live in
-`mapping.objects`, delivery metrics in `mapping.delivery`.
+Each operation decodes into the tagged union of `mapping.operation` and is dispatched on its type
+and action (§5.1); object operations live in `mapping.objects`, delivery metrics in
+`mapping.delivery`.
 """
 
 from __future__ import annotations
@@ -14,17 +15,19 @@ from mapping import delivery, devices, events, limits, merge, objects, pipelines
 from mapping.events import EventKind
 from mapping.identify import identify
 from mapping.identity import PEOPLE, PEOPLE_OR_ANONYMOUS, Subject, check_person_ids, named_person
-from mapping.operation import ACTIONS, Batch, Operation
+from mapping.operation import Batch, ObjectOperation, Operation, PersonOperation, Tags, operation_problem
 from mapping.reasons import Reason
-from mapping.results import Problem
+from mapping.results import Problem, Result
 from mapping.shapes import decode_body, optional_object
 from mapping.timestamps import time_field
 
-Result = list[pipelines.Call] | Problem
-
 _OPERATION = msgspec.json.Decoder(Operation)
+_TAGS = msgspec.json.Decoder(Tags)
 _BATCH = msgspec.json.Decoder(Batch)
 _ANY = msgspec.json.Decoder()
+
+_ENTITY_SHAPE = "body is not a JSON object"
+_ELEMENT_SHAPE = "batch element is not a JSON object"
 
 _EVENT_KINDS: dict[str, EventKind] = {"event": "track", "page": "page", "screen": "screen"}
 _PERSON_EVENTS = {"delete": "User Deleted", "suppress": "User Suppressed", "unsuppress": "User Unsuppressed"}
@@ -32,14 +35,18 @@ _PERSON_EVENTS = {"delete": "User Deleted", "suppress": "User Suppressed", "unsu
 
 def entity(stamp: pipelines.Stamp, raw: msgspec.Raw) -> Result:
     """`/api/v2/entity` (spec §5.5): an object, at most 32,768 bytes, then one operation."""
-    op = decode_body(_OPERATION, raw, "body is not a JSON object")
-    if isinstance(op, Problem):
-        return op
+    read: Operation | Tags | Problem | None = _decode(raw)
+    if read is None:
+        read = decode_body(_TAGS, raw, _ENTITY_SHAPE)
+    if isinstance(read, Problem):
+        return read
     if len(raw) * limits.EXPANSION > limits.ENTITY_BYTES:  # spec §12: a cheap bound first
         problem = _too_large(raw, limits.ENTITY_BYTES, Reason.ENTITY_TOO_LARGE, "body")
         if problem is not None:
             return problem
-    return operation(stamp, op, len(raw))
+    if isinstance(read, Tags):
+        return _refused(raw, read, _ENTITY_SHAPE)
+    return operation(stamp, read, len(raw))
 
 
 def batch(request_id: str, received_at: str, raw: msgspec.Raw) -> list[Result] | Problem:
@@ -69,10 +76,34 @@ def _batch_item(stamp: pipelines.Stamp, index: int, raw: msgspec.Raw) -> Result:
         problem = _too_large(raw, limits.ENTITY_BYTES, Reason.ENTITY_TOO_LARGE, f"batch[{index}]")
         if problem is not None:
             return problem
-    op = decode_body(_OPERATION, raw, "batch element is not a JSON object")
-    if isinstance(op, Problem):
-        return op
-    return operation(stamp, op, len(raw))
+    read: Operation | Tags | Problem | None = _decode(raw)
+    if read is None:
+        read = decode_body(_TAGS, raw, _ELEMENT_SHAPE)
+    if isinstance(read, Problem):
+        return read
+    if isinstance(read, Tags):
+        return _refused(raw, read, _ELEMENT_SHAPE)
+    return operation(stamp, read, len(raw))
+
+
+def _decode(raw: msgspec.Raw) -> Operation | None:
+    """The operation, or None when the union does not accept it (`_refused` says why)."""
+    try:
+        op: Operation = _OPERATION.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return op
+
+
+def _refused(raw: msgspec.Raw, tags: Tags, what: str) -> Problem:
+    """Why an object the union did not accept is refused: its type or action (spec §5.1), else
+    one of its fields, which cannot be decoded (`invalid_body`)."""
+    problem = operation_problem(tags)
+    if problem is not None:
+        return problem
+    undecodable = decode_body(_OPERATION, raw, what)
+    assert isinstance(undecodable, Problem)  # it has just failed to decode
+    return undecodable
 
 
 def _too_large(raw: msgspec.Raw, limit: int, reason: Reason, what: str) -> Problem | None:
@@ -87,25 +118,20 @@ def _too_large(raw: msgspec.Raw, limit: int, reason: Reason, what: str) -> Probl
 
 
 def operation(stamp: pipelines.Stamp, op: Operation, within: int) -> Result:
-    """Dispatch one v2 operation on its type and action (spec §5.1); `within` is its raw size."""
-    if not isinstance(op.type, str):
-        return Problem(Reason.INVALID_BODY, "type is missing or not a string")
-    actions = ACTIONS.get(op.type)
-    if actions is None:
-        return Problem(Reason.UNSUPPORTED_TYPE, f"type {op.type[:40]!r} is not person, object or delivery")
-    action = op.action
-    if not isinstance(action, str) or action not in actions:
-        shown = repr(action[:40]) if isinstance(action, str) else "missing or not a string"
-        return Problem(Reason.UNSUPPORTED_ACTION, f"action {shown} is not valid for type {op.type}")
-    if op.type == "object":
-        return objects.object_operation(stamp, op, action, within)
-    if op.type == "delivery":
+    """Translate one v2 operation by its type (spec §5.2-§5.4); `within` is its raw size."""
+    try:
+        if isinstance(op, PersonOperation):
+            return _person_operation(stamp, op, within)
+        if isinstance(op, ObjectOperation):
+            return objects.object_operation(stamp, op, within)
         return delivery.v2_delivery(stamp, op.identifiers, op.name, op.attributes, op.timestamp)
-    return _person_operation(stamp, op, action, within)
+    except RecursionError:
+        return pipelines.NESTED_TOO_DEEPLY
 
 
-def _person_operation(stamp: pipelines.Stamp, op: Operation, action: str, within: int) -> Result:
+def _person_operation(stamp: pipelines.Stamp, op: PersonOperation, within: int) -> Result:
     """The person actions (spec §5.2)."""
+    action = op.action
     if action == "merge":
         return merge.merge(stamp, op.primary, op.secondary, timestamp=op.timestamp)
     if action == "identify":
@@ -148,7 +174,7 @@ def _person_operation(stamp: pipelines.Stamp, op: Operation, action: str, within
     return events.person_event(stamp, who, _PERSON_EVENTS[action], timestamp=op.timestamp)
 
 
-def _person(op: Operation, allowed: frozenset[str]) -> Subject | Problem:
+def _person(op: PersonOperation, allowed: frozenset[str]) -> Subject | Problem:
     """The person an op's `identifiers` names, with its identifier's length checked."""
     who = named_person(op.identifiers, "identifiers", allowed)
     if isinstance(who, Problem):
@@ -156,7 +182,7 @@ def _person(op: Operation, allowed: frozenset[str]) -> Subject | Problem:
     return check_person_ids(who, "identifiers") or who
 
 
-def _identify(stamp: pipelines.Stamp, op: Operation, within: int) -> Result:
+def _identify(stamp: pipelines.Stamp, op: PersonOperation, within: int) -> Result:
     """Person identify: §4.1 with `identifiers` as the path and `attributes` as the body."""
     attributes = optional_object(op.attributes, "attributes")
     if isinstance(attributes, Problem):
@@ -176,7 +202,7 @@ def _identify(stamp: pipelines.Stamp, op: Operation, within: int) -> Result:
     )
 
 
-def _relate(stamp: pipelines.Stamp, op: Operation, *, delete: bool, within: int) -> Result:
+def _relate(stamp: pipelines.Stamp, op: PersonOperation, *, delete: bool, within: int) -> Result:
     """Person `add_relationships` / `delete_relationships` (spec §5.2)."""
     related = relationships.read_relationships(op.cio_relationships, required=True, v1_form=False)
     if isinstance(related, Problem):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import pytest
 
 from mapping import translate
+from mapping.operation import ACTIONS, DeliveryOperation, ObjectOperation, Operation, PersonOperation
 from mapping.reasons import Reason
 from mapping.results import Credentials, Problem
 from mapping.routes import Endpoint
@@ -164,3 +166,84 @@ class TestOutputs:
 def test_bodies_the_decoder_cannot_hold_are_rejected_not_raised(raw_body: str) -> None:
     found = reasons(envelope("POST", "/api/v1/customers/42/events", raw_body=raw_body))
     assert found in ([Reason.INVALID_BODY], [Reason.MALFORMED_ENVELOPE])
+
+
+class TestOperationUnion:
+    """v2 ops decode into the union tagged on `type` with a Literal `action` per type (spec §5.1)."""
+
+    @pytest.mark.parametrize(
+        ("op", "expected"),
+        [
+            ({"type": "person", "action": "suppress", "identifiers": {"id": "1"}}, PersonOperation),
+            ({"action": "delete", "identifiers": {"object_type_id": 1}, "type": "object"}, ObjectOperation),
+            ({"type": "delivery", "action": "event"}, DeliveryOperation),
+        ],
+    )
+    def test_the_type_picks_the_struct(self, op: dict[str, Any], expected: type[Operation]) -> None:
+        assert type(msgspec.json.decode(json.dumps(op), type=Operation)) is expected
+
+    def test_the_literals_are_the_actions_of_the_spec(self) -> None:
+        assert {
+            "person": {
+                "identify",
+                "delete",
+                "event",
+                "screen",
+                "page",
+                "add_relationships",
+                "delete_relationships",
+                "add_device",
+                "delete_device",
+                "merge",
+                "suppress",
+                "unsuppress",
+            },
+            "object": {
+                "identify",
+                "identify_anonymous",
+                "delete",
+                "add_relationships",
+                "delete_relationships",
+            },
+            "delivery": {"event"},
+        } == ACTIONS
+
+    @pytest.mark.parametrize(
+        ("tags", "reason"),
+        [
+            ({}, Reason.INVALID_BODY),
+            ({"type": 5, "action": "event"}, Reason.INVALID_BODY),
+            ({"type": "group", "action": "identify"}, Reason.UNSUPPORTED_TYPE),
+            ({"type": "Person", "action": "identify"}, Reason.UNSUPPORTED_TYPE),
+            ({"type": "person"}, Reason.UNSUPPORTED_ACTION),
+            ({"type": "person", "action": "identify_anonymous"}, Reason.UNSUPPORTED_ACTION),
+            ({"type": "delivery", "action": ["event"]}, Reason.UNSUPPORTED_ACTION),
+        ],
+    )
+    def test_refused_tags_get_the_reason_of_spec_5_1(self, tags: dict[str, Any], reason: Reason) -> None:
+        op = {**tags, "identifiers": {"id": "1"}}
+        assert reasons(envelope(*ENTITY, op)) == [reason]
+        assert [(p.reason, p.item_index) for p in translate(envelope(*BATCH, {"batch": [op]})).problems] == [
+            (reason, 0)
+        ]
+
+    def test_a_field_the_op_reads_that_cannot_be_decoded_is_an_invalid_body(self) -> None:
+        raw_body = (
+            '{"type": "person", "action": "event", "identifiers": {"id": "1"}, "attributes": {"n": 1e400}}'
+        )
+        (problem,) = translate(envelope(*ENTITY, raw_body=raw_body)).problems
+        assert problem.reason is Reason.INVALID_BODY
+        assert "$.attributes" in problem.detail
+
+    def test_the_type_and_action_are_checked_before_the_fields(self) -> None:
+        raw_body = '{"type": "group", "action": "identify", "attributes": {"n": 1e400}}'
+        assert reasons(envelope(*ENTITY, raw_body=raw_body)) == [Reason.UNSUPPORTED_TYPE]
+
+    def test_fields_a_type_never_reads_are_not_decoded(self) -> None:
+        raw_body = (
+            '{"type": "object", "action": "delete", "primary": 1e400,'
+            ' "identifiers": {"object_type_id": 1, "object_id": "acme"}}'
+        )
+        assert [value["event"] for value in values(envelope(*ENTITY, raw_body=raw_body))] == [
+            "Object Deleted"
+        ]

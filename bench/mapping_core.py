@@ -184,7 +184,8 @@ def _plan(translation: Translation) -> list[Planned]:
 
 def unavoidable_work(inputs: Sequence[bytes], translate: Translator) -> Callable[[bytes], object]:
     """The floor of any translator of `inputs`: only the work none can skip (see the module doc)."""
-    plans = {raw: (translate(raw), _plan(translate(raw))) for raw in inputs}
+    translations = {raw: translate(raw) for raw in inputs}
+    plans = {raw: (done, _plan(done)) for raw, done in translations.items()}
     envelope, body, encoder = msgspec.json.Decoder(Envelope), msgspec.json.Decoder(), msgspec.json.Encoder()
     replace = msgspec.structs.replace
 

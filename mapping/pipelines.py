@@ -128,10 +128,16 @@ RecursionError then), and a mapper builds its outputs only after every check of 
 passed, so the item still yields all its outputs or this one Problem."""
 
 
-def _email_only(who: Subject) -> bool:
-    """Whether the userId is the person's email (spec §14 `drop_email_only`)."""
+def _output(
+    call: Call, kind: str, stamp: Stamp, index: int, who: Subject, *, label: str | None = None, key: str = ""
+) -> Output:
+    """The call encoded, with what routing reads of it: its record key (spec §14: userId, else
+    anonymousId, else `key`), its event or page/screen name, and whether the userId is the
+    person's email (`drop_email_only`)."""
     user_id = who.user_id
-    return user_id is not None and "@" in user_id and user_id == who.identifiers.get("email")
+    email_only = user_id is not None and "@" in user_id and user_id == who.identifiers.get("email")
+    record_key = user_id or who.anonymous_id or key
+    return Output(kind, record_key, _ENCODER.encode(call), stamp.item, index, label, email_only)
 
 
 def identify(stamp: Stamp, index: int, who: Subject, traits: dict[str, Any]) -> Output:
@@ -146,8 +152,7 @@ def identify(stamp: Stamp, index: int, who: Subject, traits: dict[str, Any]) -> 
         anonymous_id=who.anonymous_id,
         traits=traits,
     )
-    key = who.user_id or who.anonymous_id or ""
-    return Output("identify", key, _ENCODER.encode(call), stamp.item, index, None, _email_only(who))
+    return _output(call, "identify", stamp, index, who)
 
 
 def track(
@@ -173,8 +178,7 @@ def track(
         event=event,
         properties=properties,
     )
-    key = who.user_id or who.anonymous_id or ""
-    return Output("track", key, _ENCODER.encode(call), stamp.item, index, event, _email_only(who))
+    return _output(call, "track", stamp, index, who, label=event)
 
 
 def page(
@@ -192,8 +196,7 @@ def page(
         name=name,
         properties=properties,
     )
-    key = who.user_id or who.anonymous_id or ""
-    return Output("page", key, _ENCODER.encode(call), stamp.item, index, name, _email_only(who))
+    return _output(call, "page", stamp, index, who, label=name)
 
 
 def screen(
@@ -211,8 +214,7 @@ def screen(
         name=name,
         properties=properties,
     )
-    key = who.user_id or who.anonymous_id or ""
-    return Output("screen", key, _ENCODER.encode(call), stamp.item, index, name, _email_only(who))
+    return _output(call, "screen", stamp, index, who, label=name)
 
 
 def group(stamp: Stamp, index: int, who: Subject, group_id: str, traits: dict[str, Any]) -> Output:
@@ -229,8 +231,7 @@ def group(stamp: Stamp, index: int, who: Subject, group_id: str, traits: dict[st
         group_id=group_id,
         traits=traits,
     )
-    key = who.user_id or who.anonymous_id or group_id
-    return Output("group", key, _ENCODER.encode(call), stamp.item, index, None, _email_only(who))
+    return _output(call, "group", stamp, index, who, key=group_id)
 
 
 def alias(stamp: Stamp, index: int, who: Subject, previous_id: str) -> Output:
@@ -244,5 +245,4 @@ def alias(stamp: Stamp, index: int, who: Subject, previous_id: str) -> Output:
         user_id=who.user_id,
         previous_id=previous_id,
     )
-    key = who.user_id or ""
-    return Output("alias", key, _ENCODER.encode(call), stamp.item, index, None, _email_only(who))
+    return _output(call, "alias", stamp, index, who)

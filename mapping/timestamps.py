@@ -91,8 +91,6 @@ def time_field(value: Any, where: str) -> Time | Problem | None:
     """
     if value is None:
         return None
-    if type(value) is int and 0 <= value < MAX_UNIX_SECONDS:  # the common case, without a call
-        return datetime.datetime.fromtimestamp(value, datetime.UTC)
     converted = unix_to_iso(value)
     if converted is None:
         return Problem(Reason.INVALID_TIMESTAMP, f"{where} is not unix seconds between 0 and year 10000")

@@ -35,9 +35,7 @@ _PERSON_EVENTS = {"delete": "User Deleted", "suppress": "User Suppressed", "unsu
 
 def entity(stamp: pipelines.Stamp, raw: msgspec.Raw) -> Result:
     """`/api/v2/entity` (spec §5.5): an object, at most 32,768 bytes, then one operation."""
-    read: Operation | Tags | Problem | None = _decode(raw)
-    if read is None:
-        read = decode_body(_TAGS, raw, _ENTITY_SHAPE)
+    read = _read(raw, _ENTITY_SHAPE)
     if isinstance(read, Problem):
         return read
     if len(raw) * limits.EXPANSION > limits.ENTITY_BYTES:  # spec §12: a cheap bound first
@@ -76,9 +74,7 @@ def _batch_item(stamp: pipelines.Stamp, index: int, raw: msgspec.Raw) -> Result:
         problem = _too_large(raw, limits.ENTITY_BYTES, Reason.ENTITY_TOO_LARGE, f"batch[{index}]")
         if problem is not None:
             return problem
-    read: Operation | Tags | Problem | None = _decode(raw)
-    if read is None:
-        read = decode_body(_TAGS, raw, _ELEMENT_SHAPE)
+    read = _read(raw, _ELEMENT_SHAPE)
     if isinstance(read, Problem):
         return read
     if isinstance(read, Tags):
@@ -86,12 +82,13 @@ def _batch_item(stamp: pipelines.Stamp, index: int, raw: msgspec.Raw) -> Result:
     return operation(stamp, read, len(raw))
 
 
-def _decode(raw: msgspec.Raw) -> Operation | None:
-    """The operation, or None when the union does not accept it (`_refused` says why)."""
+def _read(raw: msgspec.Raw, what: str) -> Operation | Tags | Problem:
+    """The operation; when the union does not accept it, its tags (for `_refused`), or the
+    `invalid_body` of a value that is not an object or is nested too deeply."""
     try:
         op: Operation = _OPERATION.decode(raw)
     except (msgspec.DecodeError, RecursionError):
-        return None
+        return decode_body(_TAGS, raw, what)
     return op
 
 

@@ -108,6 +108,8 @@ def with_objects(
 
     Every entry is checked before any output is built.
     """
+    if not relationships.entries:
+        return []
     related: list[tuple[ObjectRef, dict[str, Any]]] = []
     for position, raw in enumerate(relationships.entries):
         where = f"cio_relationships[{position}]"
@@ -143,6 +145,8 @@ def with_people(
 
     Every entry is checked before any output is built.
     """
+    if not relationships.entries:
+        return []
     related: list[tuple[Subject, dict[str, Any]]] = []
     for position, raw in enumerate(relationships.entries):
         where = f"cio_relationships[{position}]"

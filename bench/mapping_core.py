@@ -152,34 +152,21 @@ def _rate(work: Callable[[bytes], object], inputs: Sequence[bytes], rounds: int)
     return len(inputs) / best
 
 
-_CALLS = {
-    call.__struct_config__.tag: call
-    for call in (
-        pipelines.Identify,
-        pipelines.Track,
-        pipelines.Page,
-        pipelines.Screen,
-        pipelines.Group,
-        pipelines.Alias,
-    )
-}
+_CALLS = msgspec.json.Decoder(
+    pipelines.Identify
+    | pipelines.Track
+    | pipelines.Page
+    | pipelines.Screen
+    | pipelines.Group
+    | pipelines.Alias
+)
 
 Planned = tuple[pipelines.Call, Output]
 
 
 def _plan(translation: Translation) -> list[Planned]:
-    """Each output of a translation as a filled Struct (its messageId left blank) and its Output."""
-    planned = []
-    for output in translation.outputs:
-        value = msgspec.json.decode(output.value)
-        call = _CALLS[value.pop("type")]
-        fields = {
-            field.name: value[field.encode_name]
-            for field in msgspec.structs.fields(call)
-            if field.encode_name in value
-        }
-        planned.append((call(**{**fields, "message_id": ""}), output))
-    return planned
+    """Each output of a translation as its decoded Pipelines Struct and its Output."""
+    return [(_CALLS.decode(output.value), output) for output in translation.outputs]
 
 
 def unavoidable_work(inputs: Sequence[bytes], translate: Translator) -> Callable[[bytes], object]:

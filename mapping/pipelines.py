@@ -16,7 +16,6 @@ from mapping.identity import Subject
 from mapping.message_id import item_key, message_id_for
 from mapping.reasons import Reason
 from mapping.results import Output, Problem
-from mapping.timestamps import Time
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -59,7 +58,7 @@ class Call(
     """Fields common to every Pipelines call (spec §3)."""
 
     message_id: str
-    timestamp: Time
+    timestamp: str
     sent_at: str
     received_at: str
     integrations: Integrations
@@ -107,9 +106,9 @@ class Stamp(msgspec.Struct, frozen=True, gc=False):
     key: bytes
     item: int
     received_at: str
-    timestamp: Time
+    timestamp: str
 
-    def at(self, timestamp: Time | None) -> Stamp:
+    def at(self, timestamp: str | None) -> Stamp:
         """This stamp with the item's own time, when it has one."""
         if timestamp is None:
             return self

@@ -1,8 +1,8 @@
 """Time conversions (spec §9): Track unix seconds and the envelope's `received_at` to Pipelines times.
 
 Pipelines times are `YYYY-MM-DDTHH:MM:SS[.mmm]Z`: always UTC, milliseconds printed only when they
-are not zero. Both functions are pure conversions (`time.gmtime` and `fromtimestamp` only do
-calendar arithmetic here; nothing reads a clock).
+are not zero. Both functions are pure conversions (`time.gmtime` only does calendar arithmetic
+here; nothing reads a clock).
 """
 
 from __future__ import annotations
@@ -14,10 +14,6 @@ from typing import Any
 
 from mapping.reasons import Reason
 from mapping.results import Problem
-
-Time = str | datetime.datetime
-"""A Pipelines time as the outputs hold it: its text, or a UTC `datetime` of whole seconds, which
-msgspec prints as exactly that text (`2024-05-01T08:00:00Z`) while encoding the call."""
 
 MAX_UNIX_SECONDS = 253_402_300_800
 """Exclusive upper bound of a Track time: 10000-01-01T00:00:00Z (spec §9)."""
@@ -49,19 +45,19 @@ def format_micros(micros: int) -> str:
     return f"{text}.{millis:03d}Z" if millis else text + "Z"
 
 
-def unix_to_iso(value: Any) -> Time | None:
+def unix_to_iso(value: Any) -> str | None:
     """Convert a Track unix time (seconds) to a Pipelines time, or None when it is not one.
 
     Accepted (spec §9): a JSON integer, a JSON float, or a string of ASCII digits with an optional
     `.digits` fraction, with `0 <= t < 253402300800`. A fraction is rounded to the nearest
     microsecond first (absorbing float error), then truncated to milliseconds. Booleans, ISO
     strings, negative or too large values (typically milliseconds) give None. The caller treats
-    JSON null as absent before calling. An integer, the common case, comes back as a `datetime`.
+    JSON null as absent before calling.
     """
     kind = type(value)
     if kind is int:
         if 0 <= value < MAX_UNIX_SECONDS:
-            return datetime.datetime.fromtimestamp(value, datetime.UTC)
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
         return None
     if kind is float:
         if not 0.0 <= value < MAX_UNIX_SECONDS:  # also rejects NaN
@@ -84,7 +80,7 @@ def unix_to_iso(value: Any) -> Time | None:
     return format_micros(micros)
 
 
-def time_field(value: Any, where: str) -> Time | Problem | None:
+def time_field(value: Any, where: str) -> str | Problem | None:
     """An item's optional time field: None when absent or null, else its Pipelines time.
 
     A value that is not a Track unix time gives `invalid_timestamp` (spec §9).

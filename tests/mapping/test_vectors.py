@@ -6,9 +6,10 @@ import json
 import uuid
 from typing import Any
 
+import msgspec
 import pytest
 
-from mapping import translate
+from mapping import pipelines, translate
 from mapping.message_id import NAMESPACE
 from mapping.reasons import Reason
 from mapping.results import Output, Translation
@@ -51,7 +52,18 @@ def test_vector_translation_metadata_is_consistent(case: Case) -> None:
     _check_indexes(translation, batch=case.envelope.get("path") == "/api/v2/batch")
 
 
+_CALL = msgspec.json.Decoder(
+    pipelines.Identify
+    | pipelines.Track
+    | pipelines.Page
+    | pipelines.Screen
+    | pipelines.Group
+    | pipelines.Alias
+)
+
+
 def _check_output(output: Output, request_id: str | None) -> None:
+    assert msgspec.json.encode(_CALL.decode(output.value)) == output.value  # the Structs are its schema
     value: dict[str, Any] = json.loads(output.value)
     assert output.type == value["type"]
     assert output.key

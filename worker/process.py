@@ -77,6 +77,19 @@ class WorkerProcess:
         """True when the worker's /healthz answers 200 (alive, maybe still waiting for Kafka)."""
         return self._answers("/healthz")
 
+    def serving(self) -> bool:
+        """True once the worker's own web server answers /readyz (ready or not), rather than the
+        pages `worker.runner.waiting_pages` serves while the worker waits for Kafka."""
+        url = f"http://127.0.0.1:{self.web_port}/readyz"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                body = response.read()
+        except urllib.error.HTTPError as error:  # 503: not ready
+            body = error.read()
+        except (urllib.error.URLError, OSError):
+            return False
+        return b"waiting_for" not in body
+
     def _answers(self, path: str) -> bool:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{path}", timeout=1) as response:

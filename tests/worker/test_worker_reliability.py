@@ -169,10 +169,13 @@ def test_broker_down_at_start_waits_then_proceeds(
     assert "not reachable" in worker.log_text()
     assert worker.healthy(), "alive while waiting: a liveness probe must not restart it"
     assert not worker.ready()
+    assert not worker.serving()
+    assert "trackbridge_partitions_assigned 0.0" in worker.metrics_text(), "no /metrics while waiting"
 
     with EmbeddedBroker(port=port):
         catalog = topic_factory(settings)
         worker.wait_ready(60)
+        assert worker.serving()
         values = envelope_stream(200, "late", poison_every=0)
         expected = expected_records(settings, values)
         produce_records(settings, settings.raw_topic, values)

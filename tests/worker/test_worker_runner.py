@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
 
 from worker.embedded import free_port
-from worker.runner import _FaustWorker, configure_logging, wait_for_broker
+from worker.metrics import EXPOSITION_HEADERS, Metrics
+from worker.runner import _FaustWorker, configure_logging, wait_for_broker, waiting_pages
 from worker.settings import Settings, load_settings
 from worker.sources import parse_sources
 
@@ -67,6 +71,33 @@ def test_waiting_for_unreachable_brokers_logs_and_stops_on_request(caplog: pytes
     with caplog.at_level(logging.WARNING, logger="trackbridge"):
         assert asyncio.run(run()) is False
     assert any("not reachable" in message and "retrying" in message for message in caplog.messages)
+
+
+def test_the_pages_served_while_waiting_include_the_metrics() -> None:
+    """Alive, not ready, and the registry the worker goes on counting in, never a missing page."""
+    port = free_port()
+    settings = _settings(TRACKBRIDGE_WEB_PORT=str(port))
+    metrics = Metrics()
+    metrics.partitions.set(3)
+
+    def get(path: str) -> tuple[int, str, bytes]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                return response.status, response.headers["Content-Type"], response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers["Content-Type"], error.read()
+
+    async def probe() -> dict[str, tuple[int, str, bytes]]:
+        async with waiting_pages(settings, metrics):
+            return {path: await asyncio.to_thread(get, path) for path in ("/healthz", "/readyz", "/metrics")}
+
+    pages = asyncio.run(probe())
+    assert [pages[path][0] for path in ("/healthz", "/readyz", "/metrics")] == [200, 503, 200]
+    assert json.loads(pages["/readyz"][2]) == {"ready": False, "waiting_for": "kafka"}
+    assert pages["/metrics"][1] == EXPOSITION_HEADERS["Content-Type"]
+    helps = {line for line in metrics.exposition().splitlines() if line.startswith(b"# HELP")}
+    assert helps == {line for line in pages["/metrics"][2].splitlines() if line.startswith(b"# HELP")}
+    assert b"trackbridge_partitions_assigned 3.0" in pages["/metrics"][2]
 
 
 def test_the_fetch_wait_setting_reaches_aiokafka() -> None:

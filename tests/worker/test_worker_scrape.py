@@ -144,7 +144,7 @@ def test_lag_falls_to_its_floor_once_drained(
         tail_count += 1
 
     worker = worker_factory(wait=False)
-    wait_for(worker.healthy, 60, "the worker's web server")
+    wait_for(worker.serving, 60, "the worker's own web server")
     history: dict[str, list[float]] = {}
     stable_for = 0
     previous: dict[str, float] | None = None

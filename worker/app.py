@@ -16,11 +16,12 @@ from typing import Any
 
 import faust
 from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from topics.catalog import OUTPUT_MAX_MESSAGE_BYTES, prefixed_sources
 from worker import driver
 from worker.driver import FetchedBatch
-from worker.metrics import EXPOSITION_HEADERS, Metrics
+from worker.metrics import Metrics
 from worker.pipeline import Pipeline, Translate
 from worker.routing import Router
 from worker.settings import Settings
@@ -178,7 +179,9 @@ class WorkerApp:
         class MetricsPage(View):
             async def get(self, request: Request) -> Response:
                 # aiohttp wants the charset outside content_type; the header carries it whole.
-                return self.bytes(worker.metrics.exposition(), headers=EXPOSITION_HEADERS)
+                return self.bytes(
+                    generate_latest(worker.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+                )
 
         self.app.page("/healthz")(Healthz)
         self.app.page("/readyz")(Readyz)

@@ -13,22 +13,12 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final, Literal, NamedTuple
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    disable_created_metrics,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mapping.reasons import Reason
 from worker.routing import Routed
-
-EXPOSITION_HEADERS: Final = {"Content-Type": CONTENT_TYPE_LATEST}
-"""The headers of a `/metrics` response (Prometheus text format, its version and charset)."""
 
 UNKNOWN: Final = "unknown"
 """The label value when a source, endpoint or API version is not known."""
@@ -267,10 +257,6 @@ class Metrics:
         self._started = time.time()
         self._last_commit: Callable[[], float | None] = lambda: None
         self.since_commit.set_function(self._seconds_since_last_commit)
-
-    def exposition(self) -> bytes:
-        """The registry in Prometheus text format, the body of `/metrics` (`EXPOSITION_HEADERS`)."""
-        return generate_latest(self.registry)
 
     def watch_commits(self, last_commit_at: Callable[[], float | None]) -> None:
         """Read the last commit's time.time() from `last_commit_at` at scrape time."""

@@ -19,7 +19,6 @@ from typing import Any, Final
 
 import faust
 
-from worker.metrics import EXPOSITION_HEADERS, Metrics
 from worker.settings import Settings
 from worker.sources import SourcesConfig
 
@@ -114,13 +113,13 @@ async def wait_for_broker(settings: Settings, stop: asyncio.Event) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def waiting_pages(settings: Settings, metrics: Metrics) -> AsyncIterator[None]:
-    """Serve /healthz (200), /readyz (503) and /metrics while waiting for the brokers.
+async def waiting_pages(settings: Settings) -> AsyncIterator[None]:
+    """Serve /healthz (200), /readyz (503) and /metrics (503) while waiting for the brokers.
 
     A worker waiting for Kafka is alive, not ready: without this an orchestrator's liveness probe
-    would restart it in a loop. /metrics serves the registry the worker will go on counting in, so
-    a scrape never finds the page missing. Faust's own web server takes the port over once Kafka
-    answers.
+    would restart it in a loop. It translates nothing yet, so a scrape of /metrics fails on purpose
+    (Prometheus then records `up` 0, and `TrackbridgeDown` fires if no worker ever gets through).
+    Faust's own web server takes the port over once Kafka answers.
     """
     from aiohttp import web
 
@@ -130,13 +129,13 @@ async def waiting_pages(settings: Settings, metrics: Metrics) -> AsyncIterator[N
     async def readyz(request: web.Request) -> web.Response:
         return web.json_response({"ready": False, "waiting_for": "kafka"}, status=503)
 
-    async def metrics_page(request: web.Request) -> web.Response:
-        return web.Response(body=metrics.exposition(), headers=EXPOSITION_HEADERS)
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(text="waiting for the Kafka brokers\n", status=503)
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_page)
+    app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
@@ -149,8 +148,8 @@ async def waiting_pages(settings: Settings, metrics: Metrics) -> AsyncIterator[N
         await runner.cleanup()
 
 
-async def _wait_serving(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> bool:
-    async with waiting_pages(settings, metrics):
+async def _wait_serving(settings: Settings, stop: asyncio.Event) -> bool:
+    async with waiting_pages(settings):
         return await wait_for_broker(settings, stop)
 
 
@@ -164,9 +163,8 @@ def run_worker(settings: Settings, sources: SourcesConfig) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    metrics = Metrics()
     try:
-        reachable = loop.run_until_complete(_wait_serving(settings, metrics, stop))
+        reachable = loop.run_until_complete(_wait_serving(settings, stop))
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
@@ -174,7 +172,7 @@ def run_worker(settings: Settings, sources: SourcesConfig) -> int:
         logger.info("stopped while waiting for the Kafka brokers")
         loop.close()
         return 0
-    worker_app = WorkerApp(settings, sources, metrics=metrics)
+    worker_app = WorkerApp(settings, sources)
     logger.info(
         "consuming %s as group %r; producing to %s; web on %s:%d",
         settings.raw_topic,

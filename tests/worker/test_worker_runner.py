@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from worker.embedded import free_port
-from worker.metrics import EXPOSITION_HEADERS, Metrics
 from worker.runner import _FaustWorker, configure_logging, wait_for_broker, waiting_pages
 from worker.settings import Settings, load_settings
 from worker.sources import parse_sources
@@ -73,31 +72,30 @@ def test_waiting_for_unreachable_brokers_logs_and_stops_on_request(caplog: pytes
     assert any("not reachable" in message and "retrying" in message for message in caplog.messages)
 
 
-def test_the_pages_served_while_waiting_include_the_metrics() -> None:
-    """Alive, not ready, and the registry the worker goes on counting in, never a missing page."""
+def test_while_waiting_the_worker_is_alive_not_ready_and_not_scraped() -> None:
+    """/healthz 200, /readyz 503, and /metrics 503: a worker that cannot reach Kafka counts as down
+    for Prometheus (`up` 0) instead of a 404 that reads as a misconfigured scrape."""
     port = free_port()
     settings = _settings(TRACKBRIDGE_WEB_PORT=str(port))
-    metrics = Metrics()
-    metrics.partitions.set(3)
 
-    def get(path: str) -> tuple[int, str, bytes]:
+    def get(path: str) -> tuple[int, bytes]:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-                return response.status, response.headers["Content-Type"], response.read()
+                return response.status, response.read()
         except urllib.error.HTTPError as error:
-            return error.code, error.headers["Content-Type"], error.read()
+            return error.code, error.read()
 
-    async def probe() -> dict[str, tuple[int, str, bytes]]:
-        async with waiting_pages(settings, metrics):
+    async def probe() -> dict[str, tuple[int, bytes]]:
+        async with waiting_pages(settings):
             return {path: await asyncio.to_thread(get, path) for path in ("/healthz", "/readyz", "/metrics")}
 
     pages = asyncio.run(probe())
-    assert [pages[path][0] for path in ("/healthz", "/readyz", "/metrics")] == [200, 503, 200]
-    assert json.loads(pages["/readyz"][2]) == {"ready": False, "waiting_for": "kafka"}
-    assert pages["/metrics"][1] == EXPOSITION_HEADERS["Content-Type"]
-    helps = {line for line in metrics.exposition().splitlines() if line.startswith(b"# HELP")}
-    assert helps == {line for line in pages["/metrics"][2].splitlines() if line.startswith(b"# HELP")}
-    assert b"trackbridge_partitions_assigned 3.0" in pages["/metrics"][2]
+    assert {path: status for path, (status, _) in pages.items()} == {
+        "/healthz": 200,
+        "/readyz": 503,
+        "/metrics": 503,
+    }
+    assert json.loads(pages["/readyz"][1]) == {"ready": False, "waiting_for": "kafka"}
 
 
 def test_the_fetch_wait_setting_reaches_aiokafka() -> None:

@@ -152,14 +152,7 @@ def _rate(work: Callable[[bytes], object], inputs: Sequence[bytes], rounds: int)
     return len(inputs) / best
 
 
-_CALLS = msgspec.json.Decoder(
-    pipelines.Identify
-    | pipelines.Track
-    | pipelines.Page
-    | pipelines.Screen
-    | pipelines.Group
-    | pipelines.Alias
-)
+_CALLS = msgspec.json.Decoder(pipelines.AnyCall)
 
 Planned = tuple[pipelines.Call, Output]
 

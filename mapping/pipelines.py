@@ -95,6 +95,10 @@ class Alias(Call, frozen=True, gc=False, tag="alias"):
     previous_id: str
 
 
+AnyCall = Identify | Track | Page | Screen | Group | Alias
+"""Every Pipelines call, tagged on `type`: an output's value decodes into it."""
+
+
 class Stamp(msgspec.Struct, frozen=True, gc=False):
     """What every output of one item shares: its place, its messageId inputs and its times (§9, §10).
 

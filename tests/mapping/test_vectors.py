@@ -52,14 +52,7 @@ def test_vector_translation_metadata_is_consistent(case: Case) -> None:
     _check_indexes(translation, batch=case.envelope.get("path") == "/api/v2/batch")
 
 
-_CALL = msgspec.json.Decoder(
-    pipelines.Identify
-    | pipelines.Track
-    | pipelines.Page
-    | pipelines.Screen
-    | pipelines.Group
-    | pipelines.Alias
-)
+_CALL = msgspec.json.Decoder(pipelines.AnyCall)
 
 
 def _check_output(output: Output, request_id: str | None) -> None:

@@ -54,11 +54,9 @@ def event(
         if problem is not None:
             return problem
     message_id = sent_id if isinstance(sent_id, str) and sent_id else None
-    if kind == "page":
-        return [pipelines.page(stamp, 0, who, trimmed, properties, message_id=message_id)]
-    if kind == "screen":
-        return [pipelines.screen(stamp, 0, who, trimmed, properties, message_id=message_id)]
-    return [pipelines.track(stamp, 0, who, trimmed, properties, message_id=message_id)]
+    if kind == "track":
+        return [pipelines.track(stamp, 0, who, trimmed, properties, message_id=message_id)]
+    return [pipelines.view(stamp, 0, who, trimmed, properties, kind=kind, message_id=message_id)]
 
 
 def person_event(stamp: pipelines.Stamp, who: Subject, event_name: str, *, timestamp: Any = None) -> Result:

@@ -8,7 +8,7 @@ call already encoded, as the `Output` the routing layer reads.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -184,10 +184,21 @@ def track(
     return _output(call, "track", stamp, index, who, label=event)
 
 
-def page(
-    stamp: Stamp, index: int, who: Subject, name: str, properties: dict[str, Any], *, message_id: str | None
+_VIEWS: dict[str, type[Page] | type[Screen]] = {"page": Page, "screen": Screen}
+
+
+def view(
+    stamp: Stamp,
+    index: int,
+    who: Subject,
+    name: str,
+    properties: dict[str, Any],
+    *,
+    kind: Literal["page", "screen"],
+    message_id: str | None,
 ) -> Output:
-    call = Page(
+    """A page or a screen call: the same fields under their own `type` (spec §8.1)."""
+    call = _VIEWS[kind](
         message_id=message_id or message_id_for(stamp.key, index),
         timestamp=stamp.timestamp,
         sent_at=stamp.received_at,
@@ -199,25 +210,7 @@ def page(
         name=name,
         properties=properties,
     )
-    return _output(call, "page", stamp, index, who, label=name)
-
-
-def screen(
-    stamp: Stamp, index: int, who: Subject, name: str, properties: dict[str, Any], *, message_id: str | None
-) -> Output:
-    call = Screen(
-        message_id=message_id or message_id_for(stamp.key, index),
-        timestamp=stamp.timestamp,
-        sent_at=stamp.received_at,
-        received_at=stamp.received_at,
-        integrations=ALL,
-        context=Context(Journeys(who.identifiers)),
-        user_id=who.user_id,
-        anonymous_id=who.anonymous_id,
-        name=name,
-        properties=properties,
-    )
-    return _output(call, "screen", stamp, index, who, label=name)
+    return _output(call, kind, stamp, index, who, label=name)
 
 
 def group(stamp: Stamp, index: int, who: Subject, group_id: str, traits: dict[str, Any]) -> Output:

@@ -7,7 +7,6 @@ from typing import Any
 from mapping import limits, pipelines, relationships
 from mapping.identity import ONLY_ANONYMOUS, PEOPLE, ObjectRef, Subject, named_object
 from mapping.operation import ObjectOperation
-from mapping.reasons import Reason
 from mapping.results import Problem, Result
 from mapping.shapes import optional_object
 from mapping.timestamps import time_field
@@ -85,7 +84,7 @@ def _relate(stamp: pipelines.Stamp, op: ObjectOperation, *, delete: bool, within
     if isinstance(named, Problem):
         return named
     obj, stamp = named
-    if not related.entries:
-        return Problem(Reason.EMPTY_RELATIONSHIPS, "cio_relationships is empty")
-    related = relationships.Relationships(related.entries, delete)
+    related = relationships.changed(related, delete=delete)
+    if isinstance(related, Problem):
+        return related
     return relationships.with_people(stamp, obj, related, PEOPLE, within=within, start=0)

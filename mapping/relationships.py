@@ -59,6 +59,14 @@ def read_relationships(value: Any, *, required: bool, v1_form: bool) -> Relation
     return Problem(Reason.INVALID_BODY, f"cio_relationships is {json_type(value)}, not an array")
 
 
+def changed(related: Relationships, *, delete: bool) -> Relationships | Problem:
+    """The entries an `add_relationships` / `delete_relationships` op changes. None at all is the
+    `empty_relationships` skip, decided after the op's other checks (README decision 9)."""
+    if not related.entries:
+        return Problem(Reason.EMPTY_RELATIONSHIPS, "cio_relationships is empty")
+    return Relationships(related.entries, delete)
+
+
 def read_entry(entry: Any, where: str) -> Entry | Problem:
     """One entry's shape (spec §7.1): an object with an `identifiers` object and optional attributes."""
     if not isinstance(entry, dict):

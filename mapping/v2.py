@@ -210,7 +210,7 @@ def _relate(stamp: pipelines.Stamp, op: PersonOperation, *, delete: bool, within
     when = time_field(op.timestamp, "timestamp")
     if isinstance(when, Problem):
         return when
-    if not related.entries:
-        return Problem(Reason.EMPTY_RELATIONSHIPS, "cio_relationships is empty")
-    related = relationships.Relationships(related.entries, delete)
+    related = relationships.changed(related, delete=delete)
+    if isinstance(related, Problem):
+        return related
     return relationships.with_objects(stamp.at(when), who, related, within=within, start=0)

@@ -169,9 +169,12 @@ def _fail(name: str, message: str, status: int) -> int:
 
 
 def _sources(settings: Settings, *, required: bool) -> SourcesConfig | None:
+    """The sources file; the topic commands do without one, saying their catalog is then the
+    input topic alone."""
     if settings.sources is None:
         if required:
             raise CommandError(f"no sources file: set {env_name('sources')} or pass --sources FILE")
+        print("no sources file: only the input topic is in the catalog", file=sys.stderr)
         return None
     return load_sources(settings.sources)
 
@@ -274,8 +277,6 @@ def _topics_create(args: argparse.Namespace) -> int:
     settings, _ = load_settings(args)
     _require_brokers(settings)
     sources = _sources(settings, required=False)
-    if sources is None:
-        print("no sources file: only the input topic is in the catalog", file=sys.stderr)
     states = asyncio.run(create(settings, build_catalog(settings, sources)))
     print(format_table(states))
     return 0
@@ -285,8 +286,6 @@ def _topics_list(args: argparse.Namespace) -> int:
     settings, _ = load_settings(args)
     _require_brokers(settings)
     sources = _sources(settings, required=False)
-    if sources is None:
-        print("no sources file: only the input topic is in the catalog", file=sys.stderr)
     states = asyncio.run(inspect(settings, build_catalog(settings, sources)))
     print(format_table(states))
     return 0 if all(state.status is Status.EXISTS for state in states) else EXIT_FAILURE
@@ -299,8 +298,6 @@ def _topics_render(args: argparse.Namespace) -> int:
         raise CommandError("--cluster must name the Strimzi Kafka cluster")
     settings, _ = load_settings(args)
     sources = _sources(settings, required=False)
-    if sources is None:
-        print("no sources file: only the input topic is in the catalog", file=sys.stderr)
     sys.stdout.write(render_catalog(settings, sources, cluster=args.cluster, namespace=args.namespace))
     return 0
 

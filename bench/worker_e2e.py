@@ -49,7 +49,7 @@ PARTITIONS = 4
 
 
 def _settings(bootstrap: str, prefix: str, *, batch_size: int) -> Any:
-    from worker.settings import embedded, load_settings
+    from worker.config.settings import embedded, load_settings
 
     settings, explicit = load_settings(
         environ={
@@ -103,10 +103,10 @@ async def bare_loop(settings: Any, *, expect: int, ready_file: Path | None) -> d
 
     import mapping
     from topics.catalog import OUTPUT_MAX_MESSAGE_BYTES, prefixed_sources
-    from worker.app import PRODUCER_MAX_BATCH_BYTES
+    from worker.config.sources import load_sources
     from worker.metrics import LATENCY_BUCKETS
     from worker.routing import Router
-    from worker.sources import load_sources
+    from worker.runtime.app import PRODUCER_MAX_BATCH_BYTES
 
     assert settings.sources is not None
     router = Router(prefixed_sources(load_sources(settings.sources), settings.topic_prefix))
@@ -228,7 +228,7 @@ def _bare_main(argv: Sequence[str]) -> None:
 
 
 async def _produce_all(settings: Any, topics: Sequence[str], values: Sequence[bytes]) -> None:
-    from worker.console import producer
+    from worker.cli.console import producer
 
     client = producer(settings)
     await client.start()
@@ -249,7 +249,7 @@ async def _produce_paced(
     settings: Any, topic: str, templates: Sequence[dict[str, Any]], rate: int, seconds: float
 ) -> int:
     """Produce at `rate` envelopes/s for `seconds`, each stamped with received_at = its send time."""
-    from worker.console import producer
+    from worker.cli.console import producer
 
     client = producer(settings, linger_ms=0)
     await client.start()
@@ -376,10 +376,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     from bench.mapping_core import build_inputs
     from topics.catalog import build_catalog
     from topics.provision import create
-    from worker.embedded import EmbeddedBroker, free_port
-    from worker.process import WorkerProcess
-    from worker.settings import to_environ
-    from worker.sources import load_sources
+    from worker.config.settings import to_environ
+    from worker.config.sources import load_sources
+    from worker.local.embedded import EmbeddedBroker, free_port
+    from worker.local.process import WorkerProcess
 
     rates = [int(rate) for rate in args.rates.split(",") if rate]
     inputs = build_inputs(args.messages)

@@ -104,8 +104,8 @@ def overlay_environment(overlay: Path) -> dict[str, str]:
 def kafka_topics(overlay: Path, cluster: str) -> str:
     """The overlay's KafkaTopic resources, from the topic catalog."""
     from topics.strimzi import render_catalog
-    from worker.settings import env_name, load_settings
-    from worker.sources import parse_sources
+    from worker.config.settings import env_name, load_settings
+    from worker.config.sources import parse_sources
 
     environment = overlay_environment(overlay)
     wanted = {env_name(field) for field in TOPIC_SETTINGS}

@@ -38,7 +38,7 @@ class Reason(enum.StrEnum):
     OBJECT_ATTRIBUTES_TOO_LARGE = "object_attributes_too_large"
     ENTITY_TOO_LARGE = "entity_too_large"
     BATCH_TOO_LARGE = "batch_too_large"
-    # Never produced by the mapping itself: the worker (worker/pipeline.py) writes a call under
+    # Never produced by the mapping itself: the worker (worker/runtime/pipeline.py) writes a call under
     # this code to the dead-letter topic when translating or routing it raised, i.e. on a bug,
     # since both promise never to raise. The input is kept and its partition goes on.
     INTERNAL_ERROR = "internal_error"

@@ -34,10 +34,10 @@ from tests.kafka_helpers import (
 )
 from topics.catalog import Catalog, build_catalog
 from topics.provision import create
-from worker.embedded import EmbeddedBroker
-from worker.process import WorkerProcess
-from worker.settings import Settings
-from worker.sources import SourcesConfig, load_sources
+from worker.config.settings import Settings
+from worker.config.sources import SourcesConfig, load_sources
+from worker.local.embedded import EmbeddedBroker
+from worker.local.process import WorkerProcess
 
 _COUNTER = itertools.count()
 

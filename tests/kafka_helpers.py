@@ -12,8 +12,8 @@ from typing import Any
 
 import msgspec
 
-from worker.process import WorkerProcess
-from worker.settings import Settings
+from worker.config.settings import Settings
+from worker.local.process import WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "mapping" / "vectors"
@@ -218,8 +218,8 @@ def expected_by_input(settings: Settings, values: list[bytes]) -> list[dict[Reco
     """Per input value, the records the worker must produce: the same translate and route, offline."""
     import mapping
     from topics.catalog import prefixed_sources
+    from worker.config.sources import load_sources
     from worker.routing import Router
-    from worker.sources import load_sources
 
     assert settings.sources is not None
     router = Router(prefixed_sources(load_sources(settings.sources), settings.topic_prefix))
@@ -262,7 +262,7 @@ def sources_toml(config: Mapping[str, Any]) -> str:
 
 def settings_for(bootstrap: str, topic_prefix: str, sources: Path) -> Settings:
     """Worker settings for the broker at `bootstrap`: this prefix, its own consumer group, `sources`."""
-    from worker.settings import embedded, load_settings
+    from worker.config.settings import embedded, load_settings
 
     settings, explicit = load_settings(
         environ={
@@ -280,8 +280,8 @@ def settings_for(bootstrap: str, topic_prefix: str, sources: Path) -> Settings:
 def start_worker(settings: Settings, log: Path, *, wait: bool = True, **environ: str) -> WorkerProcess:
     """A `trackbridge worker` subprocess for `settings` on a free web port, logging to `log`;
     with `wait`, returned once /readyz answers. The caller stops it."""
-    from worker.embedded import free_port
-    from worker.settings import to_environ
+    from worker.config.settings import to_environ
+    from worker.local.embedded import free_port
 
     settings = with_settings(settings, web_port=free_port())
     worker = WorkerProcess({**to_environ(settings), **environ}, log_path=log)
@@ -298,7 +298,7 @@ def start_worker(settings: Settings, log: Path, *, wait: bool = True, **environ:
 async def _produce(
     settings: Settings, topic: str, values: Sequence[bytes], keys: Sequence[bytes | None] | None
 ) -> list[tuple[int, int]]:
-    from worker.console import producer
+    from worker.cli.console import producer
 
     client = producer(settings)
     await client.start()

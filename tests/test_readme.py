@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from mapping.reasons import Reason
-from worker import metrics, settings
-from worker.cli import build_parser
+from worker import metrics
+from worker.cli.main import build_parser
+from worker.config import settings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

@@ -13,8 +13,8 @@ from typing import Final
 
 import msgspec
 
-from worker.settings import Settings
-from worker.sources import SourcesConfig
+from worker.config.settings import Settings
+from worker.config.sources import SourcesConfig
 
 DAY_MS: Final = 24 * 60 * 60 * 1000
 

@@ -14,7 +14,7 @@ from typing import Any, Final
 import msgspec
 
 from topics.catalog import Catalog, TopicSpec
-from worker.settings import Settings
+from worker.config.settings import Settings
 
 _TOPIC_ALREADY_EXISTS: Final = 36
 ADMIN_TIMEOUT_MS: Final = 30_000

@@ -23,8 +23,8 @@ from collections.abc import Iterator, Mapping
 from typing import Final
 
 from topics.catalog import Catalog, TopicSpec, build_catalog
-from worker.settings import Settings
-from worker.sources import SourcesConfig
+from worker.config.settings import Settings
+from worker.config.sources import SourcesConfig
 
 # Strimzi 0.49 introduced `v1` for every custom resource and Strimzi 1.0 serves only `v1`;
 # Strimzi 0.22 - 0.51 serve `kafka.strimzi.io/v1beta2`, whose KafkaTopic has the same fields.

@@ -24,7 +24,7 @@ import msgspec
 from mapping import redacted_envelope
 from mapping.reasons import Kind, Reason
 from mapping.results import Credentials, Output, Problem, Translation
-from worker.sources import CALL_TYPES, Destination, Source, SourcesConfig
+from worker.config.sources import CALL_TYPES, Destination, Source, SourcesConfig
 
 # spec §14: headers on every record. Values are UTF-8 bytes; indexes are decimal.
 HEADER_SOURCE: Final = "cio-source"

@@ -72,7 +72,7 @@ FILE_SETTINGS = {
 
 def settings(objects: Objects) -> Any:
     """The worker's settings from the rendered ConfigMap, as the worker itself reads them."""
-    from worker.settings import load_settings
+    from worker.config.settings import load_settings
 
     env = {k: v for k, v in environment(objects).items() if k not in FILE_SETTINGS}
     loaded, _ = load_settings(environ=env | {"TRACKBRIDGE_SASL_PASSWORD": "from-the-secret"})

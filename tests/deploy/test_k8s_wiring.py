@@ -58,7 +58,7 @@ def test_rollouts_stop_a_worker_before_starting_its_replacement(
 
 
 def test_every_configmap_key_is_a_valid_worker_setting(worker_render: Objects) -> None:
-    from worker.settings import FIELDS, env_name
+    from worker.config.settings import FIELDS, env_name
 
     env = environment(worker_render)
     assert set(env) <= {env_name(field) for field in FIELDS}, "unknown TRACKBRIDGE_* variables"
@@ -109,7 +109,7 @@ def test_overlays_supply_every_configmap_and_secret_the_pod_needs(
 
 
 def test_the_overlay_sources_file_is_valid(overlay_render: Objects) -> None:
-    from worker.sources import parse_sources
+    from worker.config.sources import parse_sources
 
     sources = next(o for o in every(overlay_render, "ConfigMap") if "sources.toml" in o.get("data", {}))
     parse_sources(sources["data"]["sources.toml"])

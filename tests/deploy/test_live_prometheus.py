@@ -49,9 +49,9 @@ from tests.kafka_helpers import (
 )
 from topics.catalog import build_catalog
 from topics.provision import create
-from worker.embedded import EmbeddedBroker
-from worker.settings import Settings
-from worker.sources import load_sources
+from worker.config.settings import Settings
+from worker.config.sources import load_sources
+from worker.local.embedded import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from topics.catalog import (
     build_catalog,
     prefixed_sources,
 )
-from worker.settings import load_settings
-from worker.sources import parse_sources
+from worker.config.settings import load_settings
+from worker.config.sources import parse_sources
 
 SOURCES = parse_sources(
     """

@@ -10,9 +10,9 @@ import pytest
 from tests.kafka_helpers import with_settings
 from topics.catalog import build_catalog
 from topics.provision import Status, create, inspect
-from worker import cli
-from worker.settings import Settings, to_environ
-from worker.sources import SourcesConfig
+from worker.cli import main as cli
+from worker.config.settings import Settings, to_environ
+from worker.config.sources import SourcesConfig
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ def test_topics_commands(
 def test_unreachable_broker_is_one_line_and_status_1(
     kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from worker.embedded import free_port
+    from worker.local.embedded import free_port
 
     settings = with_settings(kafka_settings, bootstrap_servers=(f"127.0.0.1:{free_port()}",))
     for name, value in to_environ(settings).items():

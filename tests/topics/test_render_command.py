@@ -30,7 +30,7 @@ def _gen() -> Any:
 def _render(*args: str, environ: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("TRACKBRIDGE_")}
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", "topics", "render", *args],
+        [sys.executable, "-m", "worker.cli.main", "topics", "render", *args],
         cwd=ROOT,
         env={**clean, **(environ or {})},
         capture_output=True,

@@ -13,8 +13,8 @@ import msgspec
 import pytest
 
 import mapping
+from worker.config.sources import load_sources
 from worker.routing import Router
-from worker.sources import load_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "mapping" / "vectors"
@@ -35,7 +35,7 @@ def trackbridge() -> Run:
 
     def run(*args: str | Path, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            [sys.executable, "-m", "worker.cli", *map(str, args)],
+            [sys.executable, "-m", "worker.cli.main", *map(str, args)],
             input=stdin,
             capture_output=True,
             cwd=ROOT,

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 import mapping
 from mapping.reasons import Kind, Reason
 from mapping.results import Credentials, Output, Problem, Translation
+from worker.config.sources import SourcesConfig, parse_sources
 from worker.routing import FILTERS, ProblemRecord, Record, Routed, Router
-from worker.sources import SourcesConfig, parse_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "mapping" / "vectors"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from worker.sources import (
+from worker.config.sources import (
     DEFAULT_SKIP_TOPIC,
     Destination,
     SourcesConfig,

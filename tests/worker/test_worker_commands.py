@@ -22,10 +22,10 @@ from tests.kafka_helpers import (
     produce_records,
     record_id,
 )
-from worker import cli
-from worker.embedded import free_port, kafka_ready
-from worker.process import WorkerProcess
-from worker.settings import FIELDS, Settings, env_name, load_settings, to_environ
+from worker.cli import main as cli
+from worker.config.settings import FIELDS, Settings, env_name, load_settings, to_environ
+from worker.local.embedded import free_port, kafka_ready
+from worker.local.process import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ def test_run_starts_an_embedded_broker_and_stops_both_on_ctrl_c(tmp_path: Path, 
         [
             sys.executable,
             "-m",
-            "worker.cli",
+            "worker.cli.main",
             "run",
             "--sources",
             str(sources_file),
@@ -127,7 +127,7 @@ def test_demo_prints_every_topic_and_exits_zero() -> None:
         [
             sys.executable,
             "-m",
-            "worker.cli",
+            "worker.cli.main",
             "demo",
             "--sources",
             str(ROOT / "examples" / "sources.toml"),

@@ -14,8 +14,8 @@ import pytest
 
 from tests.kafka_helpers import Consume, Produce, ScrapedMetrics, headers_of
 from topics.catalog import Catalog, Role
-from worker.process import WorkerProcess
-from worker.settings import Settings
+from worker.config.settings import Settings
+from worker.local.process import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

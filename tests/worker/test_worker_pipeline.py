@@ -12,11 +12,11 @@ import mapping
 from mapping.reasons import Reason
 from mapping.results import Translation
 from tests.kafka_helpers import envelope_stream
-from worker.driver import FetchedBatch
+from worker.config.sources import parse_sources
 from worker.metrics import UNKNOWN, Metrics
-from worker.pipeline import Pipeline
 from worker.routing import Router
-from worker.sources import parse_sources
+from worker.runtime.driver import FetchedBatch
+from worker.runtime.pipeline import Pipeline
 
 CONFIG = parse_sources(
     """

@@ -28,9 +28,9 @@ from tests.kafka_helpers import (
     with_settings,
 )
 from topics.catalog import Catalog, Role
-from worker.embedded import EmbeddedBroker, free_port
-from worker.process import WorkerProcess
-from worker.settings import Settings
+from worker.config.settings import Settings
+from worker.local.embedded import EmbeddedBroker, free_port
+from worker.local.process import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from worker.embedded import free_port
-from worker.runner import _FaustWorker, configure_logging, wait_for_broker, waiting_pages
-from worker.settings import Settings, load_settings
-from worker.sources import parse_sources
+from worker.config.settings import Settings, load_settings
+from worker.config.sources import parse_sources
+from worker.local.embedded import free_port
+from worker.runtime.runner import _FaustWorker, configure_logging, wait_for_broker, waiting_pages
 
 SOURCES = parse_sources(
     """
@@ -38,7 +38,7 @@ def _settings(**environ: str) -> Settings:
 
 
 def test_the_root_logger_stays_at_the_configured_level_under_faust() -> None:
-    from worker.app import WorkerApp
+    from worker.runtime.app import WorkerApp
 
     root = logging.getLogger()
     saved = (root.level, list(root.handlers))
@@ -52,7 +52,7 @@ def test_the_root_logger_stays_at_the_configured_level_under_faust() -> None:
         assert worker.spinner is None
         worker.on_setup_root_logger(logging.getLogger(), logging.INFO)
         assert logging.getLogger().level == logging.INFO
-        assert not logging.getLogger("worker.driver").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("worker.runtime.driver").isEnabledFor(logging.DEBUG)
         app.datadir.cleanup()
     finally:
         asyncio.set_event_loop(None)
@@ -100,8 +100,8 @@ def test_while_waiting_the_worker_is_alive_not_ready_and_not_scraped() -> None:
 
 def test_the_fetch_wait_setting_reaches_aiokafka() -> None:
     """Faust writes fetch_max_wait_ms=1500 into its AIOKafkaConsumer call; the driver's thread fixes it."""
-    from worker.app import WorkerApp
-    from worker.driver import ConsumerThread
+    from worker.runtime.app import WorkerApp
+    from worker.runtime.driver import ConsumerThread
 
     loop = asyncio.new_event_loop()
     try:

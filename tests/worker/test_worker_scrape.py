@@ -12,8 +12,8 @@ import pytest
 from mapping.reasons import Kind, Reason
 from tests.kafka_helpers import Produce, ScrapedMetrics, envelope_stream, vector_cases, vector_value
 from topics.catalog import Catalog
-from worker.process import WorkerProcess
-from worker.settings import Settings
+from worker.config.settings import Settings
+from worker.local.process import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import faust
 import pytest
 
-from worker import cli
-from worker.settings import (
+from worker.cli import main as cli
+from worker.config.settings import (
     EMBEDDED_FETCH_MAX_WAIT_MS,
     FIELDS,
     Settings,

@@ -22,8 +22,8 @@ from tests.kafka_helpers import (
     vector_value,
 )
 from topics.catalog import Catalog, Role
-from worker.process import WorkerProcess
-from worker.settings import Settings
+from worker.config.settings import Settings
+from worker.local.process import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

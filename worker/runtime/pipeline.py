@@ -4,7 +4,7 @@
 `Pipeline.deliver` sends all resulting records with the producer's `send` without awaiting
 each, then waits for every acknowledgement, retrying the whole batch while it fails;
 `Pipeline.settle` counts the batch in the metrics once it is acknowledged. The agent
-(worker/app.py) strings them together and only then lets the batch's offsets be committed.
+(worker/runtime/app.py) strings them together and only then lets the batch's offsets be committed.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import msgspec
 
 from mapping.reasons import Reason
 from mapping.results import Translation
-from worker.driver import FetchedBatch
 from worker.metrics import Metrics, Tally
 from worker.routing import HEADER_REASON, Record, Router
+from worker.runtime.driver import FetchedBatch
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from typing import BinaryIO
 import msgspec
 
 import mapping
+from worker.config.sources import SourcesError, load_sources
 from worker.routing import Routed, Router
-from worker.sources import SourcesError, load_sources
 
 EXIT_USAGE = 2
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from topics.catalog import CatalogError, Role, build_catalog
 from topics.provision import ProvisionError, Status, create, format_table, inspect
-from worker.settings import (
+from worker.config.settings import (
     EXIT_USAGE,
     Settings,
     SettingsError,
@@ -27,7 +27,7 @@ from worker.settings import (
     load_settings,
     to_environ,
 )
-from worker.sources import SourcesConfig, SourcesError, load_sources
+from worker.config.sources import SourcesConfig, SourcesError, load_sources
 
 EXIT_FAILURE: Final = 1
 EXIT_INTERRUPTED: Final = 130
@@ -188,7 +188,7 @@ def _require_brokers(settings: Settings) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from worker.runner import run_worker
+    from worker.runtime.runner import run_worker
 
     settings, _ = load_settings(args)
     _require_brokers(settings)
@@ -213,8 +213,8 @@ def _provision(settings: Settings, sources: SourcesConfig) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from worker.embedded import EmbeddedBroker
-    from worker.runner import run_worker
+    from worker.local.embedded import EmbeddedBroker
+    from worker.runtime.runner import run_worker
 
     settings, explicit = load_settings(args)
     sources = _sources(settings, required=True)
@@ -239,7 +239,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from worker.console import ConsoleError, envelope_lines, send_lines
+    from worker.cli.console import ConsoleError, envelope_lines, send_lines
 
     settings, _ = load_settings(args)
     _require_brokers(settings)
@@ -254,7 +254,7 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _tail(args: argparse.Namespace) -> int:
-    from worker.console import ConsoleError, tail
+    from worker.cli.console import ConsoleError, tail
 
     settings, _ = load_settings(args)
     _require_brokers(settings)
@@ -303,9 +303,9 @@ def _topics_render(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from worker.console import ConsoleError, envelope_lines, send_lines
-    from worker.embedded import EmbeddedBroker, free_port
-    from worker.process import WorkerProcess, WorkerProcessError
+    from worker.cli.console import ConsoleError, envelope_lines, send_lines
+    from worker.local.embedded import EmbeddedBroker, free_port
+    from worker.local.process import WorkerProcess, WorkerProcessError
 
     settings, explicit = load_settings(args)
     sources = _sources(settings, required=True)
@@ -361,7 +361,7 @@ def _wait_processed(worker: Any, expected: int, timeout: float) -> int:
 
 
 def _print_topic(settings: Settings, topic: str, role: str) -> None:
-    from worker.console import tail
+    from worker.cli.console import tail
 
     records: list[Any] = []
     asyncio.run(tail(settings, topic, from_beginning=True, timeout=1.0, emit=records.append))

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from worker import commands, offline
+from worker.cli import commands, offline
 
 # Each command module exposes `register(subparsers)`, which adds its subcommand(s) and sets
 # `func` (taking the parsed namespace, returning the exit status) as the parser default.

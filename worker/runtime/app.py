@@ -1,7 +1,7 @@
 """The Faust app: one agent on the raw topic, the health and metrics pages, at-least-once commits.
 
 The agent consumes the raw topic (keys and values as raw bytes) one fetched batch at a time (see
-worker/driver.py for why batches, not events): for each batch it translates and routes every
+worker/runtime/driver.py for why batches, not events): for each batch it translates and routes every
 call, sends every record without awaiting each, waits for all acknowledgements, and only then
 acknowledges the batch to the consumer, whose commit timer commits its offsets. A batch whose
 records are not all acknowledged is retried whole and its offsets stay uncommitted.
@@ -19,13 +19,13 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from topics.catalog import OUTPUT_MAX_MESSAGE_BYTES, prefixed_sources
-from worker import driver
-from worker.driver import FetchedBatch
+from worker.config.settings import Settings
+from worker.config.sources import SourcesConfig
 from worker.metrics import Metrics
-from worker.pipeline import Pipeline, Translate
 from worker.routing import Router
-from worker.settings import Settings
-from worker.sources import SourcesConfig
+from worker.runtime import driver
+from worker.runtime.driver import FetchedBatch
+from worker.runtime.pipeline import Pipeline, Translate
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import IO, Any, Final
 
 import msgspec
 
-from worker.settings import Settings
+from worker.config.settings import Settings
 
 SEND_WINDOW: Final = 5_000
 """Records sent before waiting for their acknowledgements."""

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from worker.settings import env_name
+from worker.config.settings import env_name
 
 
 class WorkerProcessError(Exception):
@@ -61,7 +61,7 @@ class WorkerProcess:
         else:
             self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "worker", *self.args],
+            [sys.executable, "-m", "worker.cli.main", "worker", *self.args],
             env=self.environ,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -79,7 +79,7 @@ class WorkerProcess:
 
     def serving(self) -> bool:
         """True once the worker's own web server answers /readyz (ready or not), rather than the
-        pages `worker.runner.waiting_pages` serves while the worker waits for Kafka."""
+        pages `worker.runtime.runner.waiting_pages` serves while the worker waits for Kafka."""
         url = f"http://127.0.0.1:{self.web_port}/readyz"
         try:
             with urllib.request.urlopen(url, timeout=1) as response:

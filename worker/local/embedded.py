@@ -4,7 +4,7 @@ and the tests.
 Tansu here is memory-only (everything is lost when it stops) and refuses idempotent and
 transactional producers. It holds a first JoinGroup for the whole rebalance timeout and answers a
 fetch only when the fetch wait runs out, so clients of it use short group timeouts and a short
-fetch wait (see `worker.settings.embedded`).
+fetch wait (see `worker.config.settings.embedded`).
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from typing import Any, Final
 
 import faust
 
-from worker.settings import Settings
-from worker.sources import SourcesConfig
+from worker.config.settings import Settings
+from worker.config.sources import SourcesConfig
 
 logger = logging.getLogger("trackbridge")
 
@@ -155,7 +155,7 @@ async def _wait_serving(settings: Settings, stop: asyncio.Event) -> bool:
 
 def run_worker(settings: Settings, sources: SourcesConfig) -> int:
     """Run the worker until SIGTERM/SIGINT (status 0) or a crash (status 1)."""
-    from worker.app import WorkerApp
+    from worker.runtime.app import WorkerApp
 
     configure_logging(settings.log_level)
     loop = asyncio.new_event_loop()

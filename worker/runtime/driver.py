@@ -91,7 +91,7 @@ class FetchedBatch:
 def tuning_of(transport: Any) -> Tuning:
     tuning = getattr(transport, "tuning", None)
     if not isinstance(tuning, Tuning):
-        raise TypeError("trackbridge's driver needs its own Transport (worker.driver.Transport)")
+        raise TypeError("trackbridge's driver needs its own Transport (worker.runtime.driver.Transport)")
     return tuning
 
 
@@ -109,7 +109,9 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         wait_ms = tuning_of(transport).fetch_max_wait_ms
         if not hasattr(consumer, "_fetch_max_wait_ms"):  # pragma: no cover - aiokafka changed
-            raise RuntimeError("this aiokafka version has no _fetch_max_wait_ms; update worker/driver.py")
+            raise RuntimeError(
+                "this aiokafka version has no _fetch_max_wait_ms; update worker/runtime/driver.py"
+            )
         consumer._fetch_max_wait_ms = wait_ms
         return consumer
 
@@ -376,5 +378,5 @@ def install(app: AppT, tuning: Tuning) -> None:
 def consumer_of(app: AppT) -> Consumer:
     consumer = app.consumer
     if not isinstance(consumer, Consumer):
-        raise TypeError("the app does not use trackbridge's driver (call worker.driver.install)")
+        raise TypeError("the app does not use trackbridge's driver (call worker.runtime.driver.install)")
     return consumer

@@ -102,14 +102,14 @@ async def bare_loop(settings: Any, *, expect: int, ready_file: Path | None) -> d
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     import mapping
-    from topics.catalog import OUTPUT_MAX_MESSAGE_BYTES, prefixed_sources
+    from topics.catalog import OUTPUT_MAX_MESSAGE_BYTES
     from worker.config.sources import load_sources
     from worker.metrics import LATENCY_BUCKETS
     from worker.routing import Router
     from worker.runtime.app import PRODUCER_MAX_BATCH_BYTES
 
     assert settings.sources is not None
-    router = Router(prefixed_sources(load_sources(settings.sources), settings.topic_prefix))
+    router = Router(load_sources(settings.sources).with_prefix(settings.topic_prefix))
     consumer = AIOKafkaConsumer(
         settings.raw_topic,
         bootstrap_servers=list(settings.bootstrap_servers),
@@ -284,15 +284,15 @@ def _worker_histogram(worker: Any) -> tuple[list[float], float]:
     """Per-bucket latency counts from the worker's /metrics, and envelopes consumed."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    from worker.metrics import LATENCY_BUCKETS
+    from worker.metrics import END_TO_END_LATENCY, ENVELOPES_CONSUMED, LATENCY_BUCKETS
 
     cumulative: dict[float, float] = {}
     consumed = 0.0
     for family in text_string_to_metric_families(worker.metrics_text()):
         for sample in family.samples:
-            if sample.name == "trackbridge_end_to_end_latency_seconds_bucket":
+            if sample.name == END_TO_END_LATENCY.name + "_bucket":
                 cumulative[float(sample.labels["le"])] = sample.value
-            elif sample.name == "trackbridge_envelopes_consumed_total":
+            elif sample.name == ENVELOPES_CONSUMED.name:
                 consumed += sample.value
     bounds = [*LATENCY_BUCKETS, float("inf")]
     running = [cumulative.get(float(bound), 0.0) for bound in bounds]
@@ -374,8 +374,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(args_list)
 
     from bench.mapping_core import build_inputs
-    from topics.catalog import build_catalog
-    from topics.provision import create
+    from worker import topology
     from worker.config.settings import to_environ
     from worker.config.sources import load_sources
     from worker.local.embedded import EmbeddedBroker, free_port
@@ -394,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         # so a fresh bare loop cannot start at the end of a topic that already has records.
         paced = {rate: _settings(broker.bootstrap, f"b{rate}.", batch_size=args.batch_size) for rate in rates}
         for settings in (worker_settings, bare_settings, *paced.values()):
-            asyncio.run(create(settings, build_catalog(settings, sources)))
+            asyncio.run(topology.create_topics(settings, topology.catalog(settings, sources)))
         mean = sum(map(len, inputs)) / len(inputs)
         print(
             f"worker end to end on embedded Tansu: {PARTITIONS} input partitions, batch {args.batch_size}, "

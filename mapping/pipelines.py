@@ -8,7 +8,7 @@ call already encoded, as the `Output` the routing layer reads.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -97,6 +97,10 @@ class Alias(Call, frozen=True, gc=False, tag="alias"):
 
 AnyCall = Identify | Track | Page | Screen | Group | Alias
 """Every Pipelines call, tagged on `type`: an output's value decodes into it."""
+
+CallType = Literal["identify", "track", "page", "screen", "group", "alias"]
+"""The `type` of a Pipelines call (spec §3): the tags of `AnyCall`, in its order."""
+CALL_TYPES: tuple[str, ...] = get_args(CallType)
 
 
 class Stamp(msgspec.Struct, frozen=True, gc=False):

@@ -61,7 +61,7 @@ def read_relationships(value: Any, *, required: bool, v1_form: bool) -> Relation
 
 def changed(related: Relationships, *, delete: bool) -> Relationships | Problem:
     """The entries an `add_relationships` / `delete_relationships` op changes. None at all is the
-    `empty_relationships` skip, decided after the op's other checks (README decision 9)."""
+    `empty_relationships` skip, decided after the op's other checks (docs/decisions.md, decision 9)."""
     if not related.entries:
         return Problem(Reason.EMPTY_RELATIONSHIPS, "cio_relationships is empty")
     return Relationships(related.entries, delete)

@@ -32,8 +32,8 @@ from tests.kafka_helpers import (
     sources_toml,
     start_worker,
 )
-from topics.catalog import Catalog, build_catalog
-from topics.provision import create
+from topics.catalog import Catalog
+from worker import topology
 from worker.config.settings import Settings
 from worker.config.sources import SourcesConfig, load_sources
 from worker.local.embedded import EmbeddedBroker
@@ -82,8 +82,8 @@ def topic_factory(kafka_settings: Settings, sources: SourcesConfig) -> Callable[
 
     def make(settings: Settings | None = None, config: SourcesConfig | None = None) -> Catalog:
         settings = settings or kafka_settings
-        catalog = build_catalog(settings, config or sources)
-        asyncio.run(create(settings, catalog))
+        catalog = topology.catalog(settings, config or sources)
+        asyncio.run(topology.create_topics(settings, catalog))
         return catalog
 
     return make

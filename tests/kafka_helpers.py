@@ -217,12 +217,11 @@ def record_id(topic: str, headers: Mapping[str, str], value: bytes) -> RecordId:
 def expected_by_input(settings: Settings, values: list[bytes]) -> list[dict[RecordId, bytes]]:
     """Per input value, the records the worker must produce: the same translate and route, offline."""
     import mapping
-    from topics.catalog import prefixed_sources
     from worker.config.sources import load_sources
     from worker.routing import Router
 
     assert settings.sources is not None
-    router = Router(prefixed_sources(load_sources(settings.sources), settings.topic_prefix))
+    router = Router(load_sources(settings.sources).with_prefix(settings.topic_prefix))
     expected = []
     for value in values:
         records: dict[RecordId, bytes] = {}

@@ -2,8 +2,8 @@
 
 The raw input topic, one topic per destination of the sources file, the dead-letter topic and
 the skip topic, each with its partitions, replication factor, retention and cleanup policy.
-Names carry `TRACKBRIDGE_TOPIC_PREFIX`; `prefixed_sources` is the one place that applies it to
-the sources file, so the worker's router and `topics create` cannot disagree on a name.
+`build_catalog` takes plain values: the names as they are on the broker (prefix included) and
+the sizes. The worker turns its settings and sources file into them (`worker/topology.py`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ import enum
 from typing import Final
 
 import msgspec
-
-from worker.config.settings import Settings
-from worker.config.sources import SourcesConfig
 
 DAY_MS: Final = 24 * 60 * 60 * 1000
 
@@ -83,41 +80,45 @@ class Catalog(msgspec.Struct, frozen=True):
         return self.by_role(Role.INPUT)[0]
 
 
-def prefixed_sources(config: SourcesConfig, prefix: str) -> SourcesConfig:
-    """The sources file with `prefix` on its destination, dead-letter and skip topics."""
-    if not prefix:
-        return config
-    return msgspec.structs.replace(
-        config,
-        dead_letter_topic=prefix + config.dead_letter_topic,
-        skip_topic=prefix + config.skip_topic,
-        destinations={
-            name: msgspec.structs.replace(destination, topic=prefix + destination.topic)
-            for name, destination in config.destinations.items()
-        },
-    )
+class Outputs(msgspec.Struct, frozen=True, kw_only=True):
+    """The topics the worker writes, named as on the broker: one per destination (by destination
+    name), the dead-letter topic and the skip topic."""
+
+    destinations: dict[str, str]
+    dead_letter: str
+    skip: str
 
 
-def build_catalog(settings: Settings, sources: SourcesConfig | None) -> Catalog:
-    """Every topic for these settings and (unprefixed) sources file; only the input without one."""
-    replication = settings.replication_factor
+class Sizing(msgspec.Struct, frozen=True, kw_only=True):
+    """How big the topics are made."""
+
+    input_partitions: int
+    output_partitions: int
+    replication_factor: int
+
+
+def build_catalog(input_topic: str, outputs: Outputs | None, sizing: Sizing) -> Catalog:
+    """Every topic: the input, then (with `outputs`) each destination, the dead letters and skips.
+
+    Raises `CatalogError` when one topic is named for two jobs.
+    """
+    replication = sizing.replication_factor
     topics = [
         TopicSpec(
-            name=settings.raw_topic,
+            name=input_topic,
             role=Role.INPUT,
-            partitions=settings.input_partitions,
+            partitions=sizing.input_partitions,
             replication_factor=replication,
             retention_ms=RETENTION_MS["input"],
         )
     ]
-    if sources is not None:
-        config = prefixed_sources(sources, settings.topic_prefix)
+    if outputs is not None:
 
         def output(name: str, role: Role, destination: str | None = None) -> TopicSpec:
             return TopicSpec(
                 name=name,
                 role=role,
-                partitions=settings.output_partitions,
+                partitions=sizing.output_partitions,
                 replication_factor=replication,
                 retention_ms=RETENTION_MS[role.value],
                 max_message_bytes=OUTPUT_MAX_MESSAGE_BYTES,
@@ -125,11 +126,10 @@ def build_catalog(settings: Settings, sources: SourcesConfig | None) -> Catalog:
             )
 
         topics.extend(
-            output(destination.topic, Role.DESTINATION, name)
-            for name, destination in sorted(config.destinations.items())
+            output(topic, Role.DESTINATION, name) for name, topic in sorted(outputs.destinations.items())
         )
-        topics.append(output(config.dead_letter_topic, Role.DEAD_LETTER))
-        topics.append(output(config.skip_topic, Role.SKIP))
+        topics.append(output(outputs.dead_letter, Role.DEAD_LETTER))
+        topics.append(output(outputs.skip, Role.SKIP))
     seen: dict[str, Role] = {}
     for topic in topics:
         if topic.name in seen:

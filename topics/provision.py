@@ -8,13 +8,12 @@ partitions, breaking per-person order, so that stays a human decision).
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
 
 from topics.catalog import Catalog, TopicSpec
-from worker.config.settings import Settings
 
 _TOPIC_ALREADY_EXISTS: Final = 36
 ADMIN_TIMEOUT_MS: Final = 30_000
@@ -40,14 +39,22 @@ class TopicState(msgspec.Struct, frozen=True):
     """Partitions on the broker; None when the topic does not exist."""
 
 
-def admin_client(settings: Settings) -> Any:
+class Broker(msgspec.Struct, frozen=True):
+    """Where the topics live: the bootstrap servers and the aiokafka client keyword arguments that
+    secure the connection (security protocol, TLS context, SASL)."""
+
+    servers: tuple[str, ...]
+    options: Mapping[str, Any] = {}
+
+
+def admin_client(broker: Broker) -> Any:
     from aiokafka.admin import AIOKafkaAdminClient
 
     return AIOKafkaAdminClient(
-        bootstrap_servers=list(settings.bootstrap_servers),
+        bootstrap_servers=list(broker.servers),
         client_id="trackbridge-admin",
         request_timeout_ms=ADMIN_TIMEOUT_MS,
-        **settings.kafka_auth(),
+        **broker.options,
     )
 
 
@@ -72,27 +79,25 @@ def compare(catalog: Catalog, existing: dict[str, int]) -> list[TopicState]:
     return states
 
 
-async def inspect(settings: Settings, catalog: Catalog) -> list[TopicState]:
+async def inspect(broker: Broker, catalog: Catalog) -> list[TopicState]:
     """The catalog compared with the broker."""
-    admin = admin_client(settings)
+    admin = admin_client(broker)
     try:
         await admin.start()
         return compare(catalog, await broker_partitions(admin))
     except ProvisionError:
         raise
     except Exception as error:
-        raise ProvisionError(
-            f"cannot list topics on {','.join(settings.bootstrap_servers)}: {error!r}"
-        ) from error
+        raise _failure("list topics", broker, error) from error
     finally:
         await admin.close()
 
 
-async def create(settings: Settings, catalog: Catalog) -> list[TopicState]:
+async def create(broker: Broker, catalog: Catalog) -> list[TopicState]:
     """Create every missing catalog topic; return each topic's state afterwards."""
     from aiokafka.admin import NewTopic
 
-    admin = admin_client(settings)
+    admin = admin_client(broker)
     try:
         await admin.start()
         states = compare(catalog, await broker_partitions(admin))
@@ -122,11 +127,18 @@ async def create(settings: Settings, catalog: Catalog) -> list[TopicState]:
     except ProvisionError:
         raise
     except Exception as error:
-        raise ProvisionError(
-            f"cannot create topics on {','.join(settings.bootstrap_servers)}: {error!r}"
-        ) from error
+        raise _failure("create topics", broker, error) from error
     finally:
         await admin.close()
+
+
+def _failure(action: str, broker: Broker, error: Exception) -> ProvisionError:
+    from aiokafka.errors import KafkaConnectionError
+
+    servers = ",".join(broker.servers)
+    if isinstance(error, KafkaConnectionError):
+        return ProvisionError(f"cannot reach the Kafka brokers at {servers}")
+    return ProvisionError(f"cannot {action} on {servers}: {error!r}")
 
 
 def _topic_errors(response: Any) -> Sequence[tuple[str, int, str | None]]:

@@ -5,9 +5,9 @@ catalog entry, ready for `kubectl apply -f -` or a kustomize overlay. The Strimz
 then creates each topic with the catalog's partitions, replication factor and configs, exactly
 as `trackbridge topics create` would.
 
-`render_catalog(settings, sources, cluster=...)` builds the catalog first. It is the one path to
-the YAML: `trackbridge topics render --strimzi` prints it and deploy/gen.py writes it to each
-overlay's kafkatopics.yaml, so the two cannot differ.
+It is the one path to the YAML: `trackbridge topics render --strimzi` prints it and deploy/gen.py
+writes it to each overlay's kafkatopics.yaml (both through `worker.topology.catalog`), so the two
+cannot differ.
 
 The YAML is written by hand (no YAML library at run time): every string value is emitted as a
 JSON string, which is also a valid double-quoted YAML scalar, so no name or config can change
@@ -22,9 +22,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Final
 
-from topics.catalog import Catalog, TopicSpec, build_catalog
-from worker.config.settings import Settings
-from worker.config.sources import SourcesConfig
+from topics.catalog import Catalog, TopicSpec
 
 # Strimzi 0.49 introduced `v1` for every custom resource and Strimzi 1.0 serves only `v1`;
 # Strimzi 0.22 - 0.51 serve `kafka.strimzi.io/v1beta2`, whose KafkaTopic has the same fields.
@@ -63,22 +61,6 @@ def render(
         raise ValueError("the Strimzi cluster name must not be empty")
     documents = ["\n".join(_kafka_topic(topic, cluster, namespace, api_version)) for topic in catalog.topics]
     return "".join(f"---\n{document}\n" for document in documents)
-
-
-def render_catalog(
-    settings: Settings,
-    sources: SourcesConfig | None,
-    *,
-    cluster: str,
-    namespace: str | None = None,
-    api_version: str = API_VERSION,
-) -> str:
-    """The `KafkaTopic` documents of the catalog for these settings and (unprefixed) sources file.
-
-    Raises `CatalogError` when the settings and the sources file name one topic for two jobs.
-    """
-    catalog = build_catalog(settings, sources)
-    return render(catalog, cluster=cluster, namespace=namespace, api_version=api_version)
 
 
 def _kafka_topic(topic: TopicSpec, cluster: str, namespace: str | None, api_version: str) -> Iterator[str]:

@@ -21,17 +21,23 @@ from typing import Final
 
 import msgspec
 
-from mapping import redacted_envelope
+from mapping.pipelines import CALL_TYPES
 from mapping.reasons import Kind, Reason
 from mapping.results import Credentials, Output, Problem, Translation
-from worker.config.sources import CALL_TYPES, Destination, Source, SourcesConfig
-
-# spec §14: headers on every record. Values are UTF-8 bytes; indexes are decimal.
-HEADER_SOURCE: Final = "cio-source"
-HEADER_REQUEST_ID: Final = "cio-request-id"
-HEADER_ITEM_INDEX: Final = "cio-item-index"
-HEADER_OUTPUT_INDEX: Final = "cio-output-index"
-HEADER_REASON: Final = "cio-reason"
+from worker.config.sources import Destination, Source, SourcesConfig
+from worker.records import (
+    HEADER_ITEM_INDEX,
+    HEADER_OUTPUT_INDEX,
+    HEADER_REQUEST_ID,
+    HEADER_SOURCE,
+    INDEX_HEADERS,
+    ITEM_HEADERS,
+    OUTPUT_HEADERS,
+    Header,
+    Record,
+    envelope_copy,
+    problem_record,
+)
 
 # Filter names, in the order they are applied; they label the `filtered` counts.
 FILTER_TYPES: Final = "types"
@@ -41,36 +47,6 @@ FILTER_DROP_EMAIL_ONLY: Final = "drop_email_only"
 FILTERS: Final = (FILTER_TYPES, FILTER_INCLUDE_EVENTS, FILTER_EXCLUDE_EVENTS, FILTER_DROP_EMAIL_ONLY)
 
 DEFAULT_CACHE_SIZE: Final = 1024
-
-Header = tuple[str, bytes]
-
-
-class Record(msgspec.Struct, frozen=True, gc=False):
-    """One Kafka record to produce. Records of one output share `key`, `value` and `headers`:
-    treat them as read-only."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: list[Header]
-
-
-class ProblemRecord(msgspec.Struct, frozen=True):
-    """The value of a dead-letter (`kind` reject) or skip (`kind` skip) record, spec §14.
-
-    Every field is always written, `null` included. `envelope` is the input envelope with
-    `authorization` redacted (`{"raw": ...}` when the input was not a JSON object).
-    """
-
-    kind: Kind
-    reason: Reason
-    detail: str
-    request_id: str | None
-    item_index: int | None
-    source: str | None
-    received_at: str | None
-    envelope: msgspec.Raw
-
 
 _NO_COUNTS: Mapping[tuple[str, str], int] = MappingProxyType({})
 _NO_REASONS: Mapping[Reason, int] = MappingProxyType({})
@@ -165,17 +141,6 @@ class _Source:
         self.header: Header = (HEADER_SOURCE, source.name.encode())
 
 
-# Decimal header values for the item/output indexes nearly every call uses.
-_INDEX_HEADERS = 512
-_ITEM_HEADERS = tuple((HEADER_ITEM_INDEX, str(index).encode()) for index in range(_INDEX_HEADERS))
-_OUTPUT_HEADERS = tuple((HEADER_OUTPUT_INDEX, str(index).encode()) for index in range(_INDEX_HEADERS))
-_REASON_HEADERS = {reason: (HEADER_REASON, reason.value.encode()) for reason in Reason}
-
-
-def _item_header(index: int) -> Header:
-    return _ITEM_HEADERS[index] if index < _INDEX_HEADERS else (HEADER_ITEM_INDEX, str(index).encode())
-
-
 def _fan_out(
     calls: list[Output], source: _Source, request_header: Header | None, records: list[Record]
 ) -> tuple[Mapping[tuple[str, str], int], Mapping[tuple[str, str], int]]:
@@ -188,12 +153,10 @@ def _fan_out(
         key = call.key.encode()
         value = call.value
         item, position = call.item_index, call.output_index
-        item_header = (
-            _ITEM_HEADERS[item] if item < _INDEX_HEADERS else (HEADER_ITEM_INDEX, str(item).encode())
-        )
+        item_header = ITEM_HEADERS[item] if item < INDEX_HEADERS else (HEADER_ITEM_INDEX, str(item).encode())
         output_header = (
-            _OUTPUT_HEADERS[position]
-            if position < _INDEX_HEADERS
+            OUTPUT_HEADERS[position]
+            if position < INDEX_HEADERS
             else (HEADER_OUTPUT_INDEX, str(position).encode())
         )
         headers = (
@@ -284,7 +247,7 @@ class Router:
         rejected: dict[Reason, int] = {}
         skipped: dict[Reason, int] = {}
         items: set[int | None] = {call.item_index for call in calls}
-        envelope = _redacted_envelope(raw)
+        envelope = envelope_copy(raw)
         for problem in translation.problems:
             items.add(problem.item_index)
             reason = problem.reason
@@ -327,7 +290,7 @@ class Router:
         request_id = translation.request_id
         problem = Problem(Reason.UNAUTHORIZED, detail)
         request_header = None if request_id is None else (HEADER_REQUEST_ID, request_id.encode())
-        record = self._problem_record(problem, translation, None, _redacted_envelope(raw), request_header)
+        record = self._problem_record(problem, translation, None, envelope_copy(raw), request_header)
         return Routed(
             records=[record],
             source=None,
@@ -344,40 +307,18 @@ class Router:
         envelope: msgspec.Raw,
         request_header: Header | None,
     ) -> Record:
-        reason = problem.reason
-        kind = reason.kind
-        value = msgspec.json.encode(
-            ProblemRecord(
-                kind=kind,
-                reason=reason,
-                detail=problem.detail,
-                request_id=translation.request_id,
-                item_index=problem.item_index,
-                source=None if source is None else source.name,
-                received_at=translation.received_at,
-                envelope=envelope,
-            )
-        )
-        headers = [_REASON_HEADERS[reason]]
-        if source is not None:
-            headers.append(source.header)
-        if request_header is not None:
-            headers.append(request_header)
-        if problem.item_index is not None:
-            headers.append(_item_header(problem.item_index))
-        return Record(
-            topic=self._skip_topic if kind is Kind.SKIP else self._dead_letter_topic,
-            key=None if request_header is None else request_header[1],
-            value=value,
-            headers=headers,
+        return problem_record(
+            self._skip_topic if problem.reason.kind is Kind.SKIP else self._dead_letter_topic,
+            problem,
+            envelope,
+            request_id=translation.request_id,
+            received_at=translation.received_at,
+            source=None if source is None else source.name,
+            source_header=None if source is None else source.header,
+            request_header=request_header,
         )
 
 
 def _shorten(text: str, limit: int = 64) -> str:
     """`text` quoted for a detail message, cut to `limit` characters (it comes from the caller)."""
     return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
-def _redacted_envelope(raw: bytes) -> msgspec.Raw:
-    """The call's envelope for its problem records, encoded once however many items it settles."""
-    return msgspec.Raw(msgspec.json.encode(redacted_envelope(raw)))

@@ -12,6 +12,8 @@ from typing import Any
 from k8s_objects import Objects, container, environment, every, one, settings
 from metric_names import JOB
 
+from worker import web
+
 # Seconds the kubelet must allow beyond the worker's own shutdown timeout for the process to exit.
 EXIT_MARGIN_S = (5, 30)
 
@@ -30,9 +32,9 @@ def test_probes_use_healthz_and_readyz_on_the_metrics_port(worker_render: Object
     worker = container(worker_render)
     ports = {port["name"]: port["containerPort"] for port in worker["ports"]}
     assert ports == {"metrics": int(environment(worker_render)["TRACKBRIDGE_WEB_PORT"])}
-    assert worker["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
-    assert worker["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
-    assert worker["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert worker["livenessProbe"]["httpGet"] == {"path": web.HEALTHZ, "port": "metrics"}
+    assert worker["startupProbe"]["httpGet"] == {"path": web.HEALTHZ, "port": "metrics"}
+    assert worker["readinessProbe"]["httpGet"] == {"path": web.READYZ, "port": "metrics"}
 
 
 def test_termination_grace_covers_the_worker_shutdown(worker_render: Objects) -> None:
@@ -135,7 +137,7 @@ def test_service_servicemonitor_and_pdb_select_the_worker(worker_render: Objects
     assert [p["name"] for p in service["spec"]["ports"]] == ["metrics"]
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
-    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert monitor["spec"]["endpoints"][0]["path"] == web.METRICS
     # The rules and the dashboard select up{job="trackbridge"}.
     assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == JOB
     # The worker's own `endpoint` label must not become `exported_endpoint`.

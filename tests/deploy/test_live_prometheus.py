@@ -47,8 +47,7 @@ from tests.kafka_helpers import (
     vector_cases,
     vector_value,
 )
-from topics.catalog import build_catalog
-from topics.provision import create
+from worker import topology
 from worker.config.settings import Settings
 from worker.config.sources import load_sources
 from worker.local.embedded import EmbeddedBroker
@@ -229,7 +228,7 @@ def scrape_target(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFacto
     sources = workdir / "sources.toml"
     sources.write_text(sources_toml(config))
     settings = settings_for(broker.bootstrap, f"live-{os.getpid()}.", sources)
-    asyncio.run(create(settings, build_catalog(settings, load_sources(sources))))
+    asyncio.run(topology.create_topics(settings, topology.catalog(settings, load_sources(sources))))
     worker = start_worker(settings, workdir / "worker.log")
     try:
         with Traffic(settings):

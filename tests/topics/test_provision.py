@@ -7,12 +7,12 @@ import asyncio
 import msgspec
 import pytest
 
-from tests.kafka_helpers import with_settings
-from topics.catalog import build_catalog
 from topics.provision import Status, create, inspect
 from worker.cli import main as cli
 from worker.config.settings import Settings, to_environ
 from worker.config.sources import SourcesConfig
+from worker.topology import broker
+from worker.topology import catalog as build_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -21,25 +21,27 @@ def test_create_is_idempotent_and_list_tells_what_differs(
     kafka_settings: Settings, sources: SourcesConfig
 ) -> None:
     catalog = build_catalog(kafka_settings, sources)
-    assert {state.status for state in asyncio.run(inspect(kafka_settings, catalog))} == {Status.MISSING}
+    assert {state.status for state in asyncio.run(inspect(broker(kafka_settings), catalog))} == {
+        Status.MISSING
+    }
 
     # One topic already exists with other partitions: left alone, and reported.
     dead_letter = catalog.topics[-2]
     odd = msgspec.structs.replace(catalog, topics=(msgspec.structs.replace(dead_letter, partitions=2),))
-    asyncio.run(create(kafka_settings, odd))
+    asyncio.run(create(broker(kafka_settings), odd))
 
-    first = {state.spec.name: state for state in asyncio.run(create(kafka_settings, catalog))}
+    first = {state.spec.name: state for state in asyncio.run(create(broker(kafka_settings), catalog))}
     assert first[dead_letter.name].status is Status.PARTITIONS_DIFFER
     assert first[dead_letter.name].partitions == 2
     assert {state.status for name, state in first.items() if name != dead_letter.name} == {Status.CREATED}
 
-    again = asyncio.run(create(kafka_settings, catalog))
+    again = asyncio.run(create(broker(kafka_settings), catalog))
     assert {state.spec.name: state.status for state in again} == {
         name: (Status.PARTITIONS_DIFFER if name == dead_letter.name else Status.EXISTS) for name in first
     }
     listed = {
         state.spec.name: (state.status, state.partitions)
-        for state in asyncio.run(inspect(kafka_settings, catalog))
+        for state in asyncio.run(inspect(broker(kafka_settings), catalog))
     }
     assert listed[catalog.input.name] == (Status.EXISTS, catalog.input.partitions)
 
@@ -57,16 +59,3 @@ def test_topics_commands(
     assert cli.main(["topics", "list"]) == 0
     out = capsys.readouterr().out
     assert "missing" not in out and "exists" in out
-
-
-def test_unreachable_broker_is_one_line_and_status_1(
-    kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from worker.local.embedded import free_port
-
-    settings = with_settings(kafka_settings, bootstrap_servers=(f"127.0.0.1:{free_port()}",))
-    for name, value in to_environ(settings).items():
-        monkeypatch.setenv(name, value)
-    assert cli.main(["topics", "list"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("trackbridge topics list: cannot list topics") and err.count("\n") == 1

@@ -21,7 +21,8 @@ import mapping
 from mapping.reasons import Kind, Reason
 from mapping.results import Credentials, Output, Problem, Translation
 from worker.config.sources import SourcesConfig, parse_sources
-from worker.routing import FILTERS, ProblemRecord, Record, Routed, Router
+from worker.records import ProblemRecord, Record
+from worker.routing import FILTERS, Routed, Router
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "mapping" / "vectors"

@@ -1,41 +1,89 @@
 """`trackbridge send` and `trackbridge tail`: put envelopes on the raw topic, print a topic's records.
 
-Both talk to Kafka with plain aiokafka clients configured by the same settings as the worker.
+Both talk to Kafka with plain aiokafka clients configured by the same settings as the worker, and
+close them whatever happens.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Iterable
 from typing import IO, Any, Final
 
 import msgspec
+from aiokafka.errors import KafkaError
 
+from worker.cli import jsonlines, options
+from worker.cli.exits import FAILURE, OK, CommandError
 from worker.config.settings import Settings
 
 SEND_WINDOW: Final = 5_000
 """Records sent before waiting for their acknowledgements."""
 
 
-class ConsoleError(Exception):
-    """A file or a topic cannot be used; one line for the user."""
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `send` and `tail`."""
+    parser = subparsers.add_parser(
+        "send",
+        help="send envelopes (JSON lines) to the raw input topic",
+        description="Produce each non-blank line of FILE (or stdin with -) as one record on the input "
+        "topic, value verbatim. Keep one person's calls in one partition with --key-field.",
+    )
+    parser.add_argument("file", metavar="FILE", help="envelopes, one per line (- for stdin)")
+    parser.add_argument(
+        "--key-field",
+        metavar="FIELD",
+        help="use this top-level envelope field as the record key (default: no key)",
+    )
+    parser.set_defaults(func=_send)
+    options.with_settings(parser, options.TOPICS)
+
+    parser = subparsers.add_parser(
+        "tail",
+        help="print a topic's records (key, headers, value) as JSON lines",
+        description="Print the records of TOPIC (its name on the broker, prefix included), every "
+        "partition, one JSON line each: topic, partition, offset, key, headers, value.",
+    )
+    parser.add_argument("topic", metavar="TOPIC")
+    parser.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
+    parser.add_argument("--max", type=int, metavar="N", help="stop after N records")
+    parser.add_argument("--timeout", type=float, metavar="S", help="stop when no record came for S seconds")
+    parser.set_defaults(func=_tail)
+    options.with_settings(parser, options.CONNECTION)
 
 
-def envelope_lines(path: Path) -> Iterator[bytes]:
-    """The non-blank lines of a JSON-lines file, as sent: bytes without the line ending."""
+def _send(args: argparse.Namespace) -> int:
+    settings = options.settings(args)
+    options.require_brokers(settings)
+    values = list(jsonlines.read_values(args.file))
     try:
-        handle = sys.stdin.buffer if str(path) == "-" else path.open("rb")
-    except OSError as error:
-        raise ConsoleError(f"{path}: cannot read: {error.strerror or error}") from None
-    with handle:
-        for line in handle:
-            stripped = line.rstrip(b"\r\n")
-            if stripped.strip():
-                yield stripped
+        count = asyncio.run(send_lines(settings, values, key_field=args.key_field))
+    except KafkaError as error:
+        raise options.unreachable(settings, error) from None
+    print(f"sent {count} envelope(s) to {settings.raw_topic}", file=sys.stderr)
+    return OK
+
+
+def _tail(args: argparse.Namespace) -> int:
+    settings = options.settings(args)
+    options.require_brokers(settings)
+    try:
+        asyncio.run(
+            tail(
+                settings,
+                args.topic,
+                from_beginning=args.from_beginning,
+                max_records=args.max,
+                timeout=args.timeout,
+            )
+        )
+    except KafkaError as error:
+        raise options.unreachable(settings, error) from None
+    return OK
 
 
 def record_key(line: bytes, key_field: str | None) -> bytes | None:
@@ -76,9 +124,9 @@ async def send_lines(
     """Produce each line as one record on the raw topic (or `topic`); return how many were acknowledged."""
     target = topic or settings.raw_topic
     client = producer(settings)
-    await client.start()
     sent = 0
     try:
+        await client.start()
         pending: list[Awaitable[Any]] = []
         for line in lines:
             pending.append(await client.send(target, line, key=record_key(line, key_field)))
@@ -142,11 +190,11 @@ async def tail(
         fetch_max_wait_ms=min(settings.fetch_max_wait_ms, 500),
         **settings.kafka_auth(),
     )
-    await consumer.start()
     seen = 0
     try:
+        await consumer.start()
         if topic not in await consumer.topics():  # all-topics metadata: never auto-creates
-            raise ConsoleError(f"topic {topic!r} does not exist")
+            raise CommandError(f"topic {topic!r} does not exist", FAILURE)
         partitions = sorted(consumer.partitions_for_topic(topic) or ())
         assigned = [TopicPartition(topic, partition) for partition in partitions]
         consumer.assign(assigned)

@@ -14,16 +14,14 @@ import getpass
 import hashlib
 import os
 import sys
-from collections.abc import Iterator
-from typing import BinaryIO
 
 import msgspec
 
 import mapping
-from worker.config.sources import SourcesError, load_sources
+from worker.cli import jsonlines, options
+from worker.cli.exits import OK, CommandError
+from worker.config.settings import Group
 from worker.routing import Routed, Router
-
-EXIT_USAGE = 2
 
 
 class RecordLine(msgspec.Struct):
@@ -47,12 +45,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "a malformed_envelope dead-letter record, like on Kafka. A summary goes to stderr."
         ),
     )
-    map_parser.add_argument("--sources", required=True, metavar="FILE", help="the sources file (TOML)")
     map_parser.add_argument(
         "input", nargs="?", default="-", metavar="INPUT", help="envelopes file, JSON lines (default: stdin)"
     )
     map_parser.add_argument("-q", "--quiet", action="store_true", help="do not print the summary")
     map_parser.set_defaults(func=run_map)
+    options.with_settings(map_parser, (Group.SOURCES,))
 
     hash_parser = subparsers.add_parser(
         "hash-key",
@@ -69,22 +67,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run_map(args: argparse.Namespace) -> int:
     """`trackbridge map`: exit 0 once every envelope is routed, 2 on a bad sources or input file."""
-    try:
-        router = Router(load_sources(args.sources))
-    except SourcesError as error:
-        return _fail("map", str(error))
-    try:
-        stream = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")  # noqa: SIM115
-    except OSError as error:
-        return _fail("map", f"{args.input}: cannot read the input: {error.strerror or error}")
-
+    router = Router(options.required_sources(options.settings(args)))
+    stream = jsonlines.open_input(args.input)
     totals = _Totals()
     translate = mapping.Translator()
     encoder = msgspec.json.Encoder()
     out = sys.stdout.buffer
     try:
         with stream:
-            for value in envelopes(stream):
+            for value in jsonlines.values(stream):
                 routed = router.route(value, translate(value))
                 totals.add(routed)
                 for record in routed.records:
@@ -100,18 +91,10 @@ def run_map(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and keep Python from complaining at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return OK
     if not args.quiet:
         print(f"trackbridge map: {totals}", file=sys.stderr)
-    return 0
-
-
-def envelopes(stream: BinaryIO) -> Iterator[bytes]:
-    """The Kafka message values in a JSON-lines stream: each non-blank line, without its newline."""
-    for line in stream:
-        value = line.rstrip(b"\r\n")
-        if value.strip():
-            yield value
+    return OK
 
 
 class _Totals:
@@ -146,13 +129,8 @@ def run_hash_key(args: argparse.Namespace) -> int:
     else:
         key = sys.stdin.buffer.read().removesuffix(b"\n").removesuffix(b"\r")
     if not key:
-        return _fail("hash-key", "the API key is empty")
+        raise CommandError("the API key is empty")
     if b"\n" in key:
-        return _fail("hash-key", "expected one API key, got several lines")
+        raise CommandError("expected one API key, got several lines")
     print(hashlib.sha256(key).hexdigest())
-    return 0
-
-
-def _fail(command: str, message: str) -> int:
-    print(f"trackbridge {command}: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return OK

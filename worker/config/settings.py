@@ -5,21 +5,24 @@ settings, so one environment configures them all. `load_settings` validates ever
 be checked before connecting and raises `SettingsError` with one line naming the variable or
 flag; commands turn that into exit status 2 without a traceback.
 
-The table of keys lives here, in `FIELDS` (name, help); the README's settings table is written
-from it.
+The table of keys lives here, in `FIELDS` (name, flag group, help); the settings table of
+docs/reference.md lists it in the same order, and each subcommand offers the flags of the groups it
+uses.
 """
 
 from __future__ import annotations
 
 import argparse
+import enum
 import os
-import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
 import msgspec
+
+from worker.config import validation
 
 ENV_PREFIX: Final = "TRACKBRIDGE_"
 EXIT_USAGE: Final = 2
@@ -131,46 +134,150 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         return "kafka://" + ";".join(self.bootstrap_servers)
 
 
-# Help text per key, in the order of the README table. The variable is TRACKBRIDGE_<KEY>, the
-# flag --<key with dashes>.
-FIELDS: Final[Mapping[str, str]] = {
-    "bootstrap_servers": "Kafka bootstrap servers, comma-separated host:port. Empty: `worker` refuses "
-    "to start; `run` and `demo` start the embedded broker.",
-    "security_protocol": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
-    "ssl_cafile": "CA bundle (PEM) to verify the brokers; default: the system CAs (SSL, SASL_SSL).",
-    "ssl_certfile": "Client certificate (PEM) for mutual TLS.",
-    "ssl_keyfile": "Private key (PEM) of the client certificate.",
-    "sasl_mechanism": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_PLAINTEXT, SASL_SSL).",
-    "sasl_username": "SASL user name.",
-    "sasl_password": "SASL password.",
-    "group_id": "Consumer group id (also the Faust app id).",
-    "input_topic": "Topic of raw Track API calls, before the prefix.",
-    "topic_prefix": "Prefix added to every topic name: the input topic and the sources file's "
-    "destination, dead-letter and skip topics.",
-    "sources": "The sources file (TOML); `--sources` on the command line.",
-    "web_host": "Address the health/metrics web server binds.",
-    "web_port": "Port of the health/metrics web server (/healthz, /readyz, /metrics).",
-    "batch_size": "Most input records processed as one batch (one fetch).",
-    "batch_timeout": "Seconds a fetch waits for the first record of a batch.",
-    "fetch_max_wait_ms": "How long the broker may hold a fetch waiting for data (ms); 20 by default "
-    "with the embedded broker.",
-    "session_timeout": "Consumer group session timeout, seconds (3 with the embedded broker).",
-    "rebalance_timeout": "Consumer group rebalance timeout, seconds (1 with the embedded broker).",
-    "commit_interval": "Seconds between offset commits of acknowledged batches.",
-    "produce_timeout": "Seconds an output may wait for its acknowledgement before its whole batch is "
-    "sent again (its input offsets stay uncommitted meanwhile).",
-    "shutdown_timeout": "Seconds a stopping worker may take to finish and commit its batch in flight "
-    "before it exits anyway (status 1; the batch is read again).",
-    "log_level": "DEBUG, INFO, WARNING, ERROR or CRITICAL.",
-    "enable_idempotence": "Idempotent producer (true/false). Keep false with the embedded broker, "
-    "which refuses it.",
-    "input_partitions": "Partitions of the input topic when `topics create` makes it.",
-    "output_partitions": "Partitions of destination, dead-letter and skip topics made by `topics create`.",
-    "replication_factor": "Replication factor of topics made by `topics create` (1 when embedded).",
+class Group(enum.StrEnum):
+    """Flag groups: each subcommand offers the groups of the settings it uses."""
+
+    CONNECTION = "connection"
+    TOPICS = "topics"
+    SOURCES = "sources"
+    WORKER = "worker"
+    PROVISIONING = "provisioning"
+
+
+GROUP_TITLES: Final[Mapping[Group, str]] = {
+    Group.CONNECTION: "Kafka connection",
+    Group.TOPICS: "topic names",
+    Group.SOURCES: "sources file",
+    Group.WORKER: "worker",
+    Group.PROVISIONING: "topic provisioning",
+}
+
+
+class Field(NamedTuple):
+    """One setting: its flag group and its help text."""
+
+    group: Group
+    help: str
+
+
+# One entry per key, in the order of the reference table (docs/reference.md). The variable is
+# TRACKBRIDGE_<KEY>, the flag --<key with dashes>.
+FIELDS: Final[Mapping[str, Field]] = {
+    "bootstrap_servers": Field(
+        Group.CONNECTION,
+        "Kafka bootstrap servers, comma-separated host:port. Empty: `worker` refuses "
+        "to start; `run` and `demo` start the embedded broker.",
+    ),
+    "security_protocol": Field(
+        Group.CONNECTION,
+        "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    ),
+    "ssl_cafile": Field(
+        Group.CONNECTION,
+        "CA bundle (PEM) to verify the brokers; default: the system CAs (SSL, SASL_SSL).",
+    ),
+    "ssl_certfile": Field(
+        Group.CONNECTION,
+        "Client certificate (PEM) for mutual TLS.",
+    ),
+    "ssl_keyfile": Field(
+        Group.CONNECTION,
+        "Private key (PEM) of the client certificate.",
+    ),
+    "sasl_mechanism": Field(
+        Group.CONNECTION,
+        "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_PLAINTEXT, SASL_SSL).",
+    ),
+    "sasl_username": Field(
+        Group.CONNECTION,
+        "SASL user name.",
+    ),
+    "sasl_password": Field(
+        Group.CONNECTION,
+        "SASL password.",
+    ),
+    "group_id": Field(
+        Group.WORKER,
+        "Consumer group id (also the Faust app id).",
+    ),
+    "input_topic": Field(
+        Group.TOPICS,
+        "Topic of raw Track API calls, before the prefix.",
+    ),
+    "topic_prefix": Field(
+        Group.TOPICS,
+        "Prefix added to every topic name: the input topic and the sources file's "
+        "destination, dead-letter and skip topics.",
+    ),
+    "sources": Field(
+        Group.SOURCES,
+        "The sources file (TOML); `--sources` on the command line.",
+    ),
+    "web_host": Field(
+        Group.WORKER,
+        "Address the health/metrics web server binds.",
+    ),
+    "web_port": Field(
+        Group.WORKER,
+        "Port of the health, readiness and metrics web server.",
+    ),
+    "batch_size": Field(
+        Group.WORKER,
+        "Most input records processed as one batch (one fetch).",
+    ),
+    "batch_timeout": Field(
+        Group.WORKER,
+        "Seconds a fetch waits for the first record of a batch.",
+    ),
+    "fetch_max_wait_ms": Field(
+        Group.WORKER,
+        "How long the broker may hold a fetch waiting for data (ms); 20 by default with the embedded broker.",
+    ),
+    "session_timeout": Field(
+        Group.WORKER,
+        "Consumer group session timeout, seconds (3 with the embedded broker).",
+    ),
+    "rebalance_timeout": Field(
+        Group.WORKER,
+        "Consumer group rebalance timeout, seconds (1 with the embedded broker).",
+    ),
+    "commit_interval": Field(
+        Group.WORKER,
+        "Seconds between offset commits of acknowledged batches.",
+    ),
+    "produce_timeout": Field(
+        Group.WORKER,
+        "Seconds an output may wait for its acknowledgement before its whole batch is "
+        "sent again (its input offsets stay uncommitted meanwhile).",
+    ),
+    "shutdown_timeout": Field(
+        Group.WORKER,
+        "Seconds a stopping worker may take to finish and commit its batch in flight "
+        "before it exits anyway (status 1; the batch is read again).",
+    ),
+    "log_level": Field(
+        Group.WORKER,
+        "DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+    ),
+    "enable_idempotence": Field(
+        Group.WORKER,
+        "Idempotent producer (true/false). Keep false with the embedded broker, which refuses it.",
+    ),
+    "input_partitions": Field(
+        Group.PROVISIONING,
+        "Partitions of the input topic when `topics create` makes it.",
+    ),
+    "output_partitions": Field(
+        Group.PROVISIONING,
+        "Partitions of destination, dead-letter and skip topics made by `topics create`.",
+    ),
+    "replication_factor": Field(
+        Group.PROVISIONING,
+        "Replication factor of topics made by `topics create` (1 when embedded).",
+    ),
 }
 
 _FLAG_ONLY_METAVAR: Final = {"sources": "FILE", "bootstrap_servers": "HOST:PORT,..."}
-_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$\.(?P<field>\w+)`)?$", re.DOTALL)
 
 
 def env_name(field: str) -> str:
@@ -181,22 +288,32 @@ def flag_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per setting; an absent flag leaves the variable or the default in force."""
-    group = parser.add_argument_group("settings (flags override TRACKBRIDGE_* variables)")
-    for field, text in FIELDS.items():
-        help_text = f"{text} [{env_name(field)}]"
-        if field == "enable_idempotence":
-            group.add_argument(
-                flag_name(field),
-                dest=field,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=help_text,
-            )
-        else:
-            metavar = _FLAG_ONLY_METAVAR.get(field, field.upper())
-            group.add_argument(flag_name(field), dest=field, default=None, metavar=metavar, help=help_text)
+def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[Group]) -> None:
+    """Add one flag per setting of `groups`, a titled argument group each; an absent flag leaves
+    the variable or the default in force. Settings of other groups are still read from the
+    environment."""
+    wanted = set(groups)
+    for group in Group:
+        if group not in wanted:
+            continue
+        section = parser.add_argument_group(f"{GROUP_TITLES[group]} (flags override {ENV_PREFIX}* variables)")
+        for field, (field_group, text) in FIELDS.items():
+            if field_group is not group:
+                continue
+            help_text = f"{text} [{env_name(field)}]"
+            if field == "enable_idempotence":
+                section.add_argument(
+                    flag_name(field),
+                    dest=field,
+                    action=argparse.BooleanOptionalAction,
+                    default=None,
+                    help=help_text,
+                )
+            else:
+                metavar = _FLAG_ONLY_METAVAR.get(field, field.upper())
+                section.add_argument(
+                    flag_name(field), dest=field, default=None, metavar=metavar, help=help_text
+                )
 
 
 def load_settings(
@@ -304,10 +421,6 @@ def _check(settings: Settings, origin: Mapping[str, str]) -> None:
 
 def _describe(error: msgspec.ValidationError, origin: Mapping[str, str]) -> str:
     """msgspec's "Expected `int` >= 1 - at `$.batch_size`" as "TRACKBRIDGE_BATCH_SIZE: expected ..."."""
-    match = _AT_PATH.match(" ".join(str(error).split()))
-    assert match is not None  # the pattern matches any text
-    message, field = match["message"], match["field"]
-    message = message[:1].lower() + message[1:]
-    if field is None:
-        return message
-    return f"{origin.get(field, env_name(field))}: {message}"
+    path, message = validation.in_words(*validation.parts(error))
+    field = path.removeprefix(".")
+    return f"{origin.get(field, env_name(field))}: {message}" if field else message

@@ -16,35 +16,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import msgspec
 
+from mapping.pipelines import CALL_TYPES, CallType
+from worker.config import validation
+
 DEFAULT_SKIP_TOPIC = "journeys.skipped"
 
-CallType = Literal["identify", "track", "page", "screen", "group", "alias"]
-"""The Data Pipelines call types a `types` filter may name (spec §3)."""
-CALL_TYPES: tuple[str, ...] = get_args(CallType)
 
 # Kafka's own rule for topic names: 1-249 of [a-zA-Z0-9._-], and not "." or "..".
 _TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(.*)`")
-_MISSING_FIELD = re.compile(r"Object missing required field `(.*)`")
 _BAD_ENUM = re.compile(r"Invalid enum value (.*)")
-_TYPE_NAME = re.compile(r"`([^`]*)`")
-_TYPE_WORDS = {
-    "str": "a string",
-    "int": "an integer",
-    "float": "a number",
-    "bool": "a boolean",
-    "object": "a table",
-    "array": "an array",
-    "null": "null",
-    "datetime": "a date-time",
-}
 
 
 class SourcesError(Exception):
@@ -93,6 +79,21 @@ class SourcesConfig(msgspec.Struct, frozen=True):
     destinations: dict[str, Destination]
     sources: list[Source]
 
+    def with_prefix(self, prefix: str) -> SourcesConfig:
+        """This file with `prefix` on its destination, dead-letter and skip topics: the names on
+        the broker (`TRACKBRIDGE_TOPIC_PREFIX`). The one place the prefix is applied to it."""
+        if not prefix:
+            return self
+        return msgspec.structs.replace(
+            self,
+            dead_letter_topic=prefix + self.dead_letter_topic,
+            skip_topic=prefix + self.skip_topic,
+            destinations={
+                name: msgspec.structs.replace(destination, topic=prefix + destination.topic)
+                for name, destination in self.destinations.items()
+            },
+        )
+
 
 class _File(msgspec.Struct, forbid_unknown_fields=True):
     dead_letter_topic: str
@@ -122,7 +123,7 @@ def parse_sources(data: bytes | str) -> SourcesConfig:
     except msgspec.ValidationError as error:
         raise SourcesError(_describe(error)) from None
     except msgspec.DecodeError as error:
-        raise SourcesError(f"not valid TOML: {_one_line(str(error))}") from None
+        raise SourcesError(f"not valid TOML: {validation.one_line(str(error))}") from None
 
     destinations: dict[str, Destination] = {}
     for name, table in file.destinations.items():
@@ -235,32 +236,15 @@ def _check_sources(sources: list[Source], destinations: Mapping[str, Destination
 
 def _describe(error: msgspec.ValidationError, prefix: str = "") -> str:
     """Turn msgspec's "Message - at `$.a[0].b`" into "a[0].b: message", in the file's own words."""
-    match = _AT_PATH.match(_one_line(str(error)))
-    assert match is not None  # the pattern matches any text
-    message, path = match["message"], prefix + (match["path"] or "")
-    if field := _UNKNOWN_FIELD.fullmatch(message):
-        path, message = f"{path}.{_key(field[1])}", "unknown key"
-    elif field := _MISSING_FIELD.fullmatch(message):
-        path, message = f"{path}.{_key(field[1])}", "required key is missing"
-    elif value := _BAD_ENUM.fullmatch(message):
+    path, message = validation.parts(error)
+    if value := _BAD_ENUM.fullmatch(message):
         message = f"unknown call type {value[1]} (one of {', '.join(CALL_TYPES)})"
     else:
-        message = _TYPE_NAME.sub(_type_words, message)
-        message = message[:1].lower() + message[1:]
-    path = path.removeprefix(".")
+        path, message = validation.in_words(path, message, _key)
+    path = (prefix + path).removeprefix(".")
     return f"{path}: {message}" if path else message
-
-
-def _type_words(match: re.Match[str]) -> str:
-    """`array | null` -> "an array" (null means "leave the key out", which TOML cannot write)."""
-    names = [name for name in match[1].split(" | ") if name != "null"] or ["null"]
-    return " or ".join(_TYPE_WORDS.get(name, name) for name in names)
 
 
 def _key(name: str) -> str:
     """A TOML key as it would be written in a dotted key path."""
     return name if _BARE_KEY.fullmatch(name) else msgspec.json.encode(name).decode()
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from worker import web
 from worker.config.settings import env_name
 
 
@@ -71,16 +72,16 @@ class WorkerProcess:
 
     def ready(self) -> bool:
         """True when the worker's /readyz answers 200 (in the group, partitions assigned)."""
-        return self._answers("/readyz")
+        return self._answers(web.READYZ)
 
     def healthy(self) -> bool:
         """True when the worker's /healthz answers 200 (alive, maybe still waiting for Kafka)."""
-        return self._answers("/healthz")
+        return self._answers(web.HEALTHZ)
 
     def serving(self) -> bool:
         """True once the worker's own web server answers /readyz (ready or not), rather than the
         pages `worker.runtime.runner.waiting_pages` serves while the worker waits for Kafka."""
-        url = f"http://127.0.0.1:{self.web_port}/readyz"
+        url = f"http://127.0.0.1:{self.web_port}{web.READYZ}"
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 body = response.read()
@@ -111,7 +112,7 @@ class WorkerProcess:
         raise WorkerProcessError(f"the worker was not ready within {timeout:g} s; log: {self.log_path}")
 
     def metrics_text(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/metrics", timeout=5) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{web.METRICS}", timeout=5) as response:
             return str(response.read().decode())
 
     def stop(self, timeout: float = 60.0) -> int:

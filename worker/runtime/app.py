@@ -18,7 +18,8 @@ import faust
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from topics.catalog import OUTPUT_MAX_MESSAGE_BYTES, prefixed_sources
+from topics.catalog import OUTPUT_MAX_MESSAGE_BYTES
+from worker import web
 from worker.config.settings import Settings
 from worker.config.sources import SourcesConfig
 from worker.metrics import Metrics
@@ -55,7 +56,7 @@ class WorkerApp:
             # The worker sees few distinct authorization headers: parse each once.
             translate = Translator()
         self.settings = settings
-        self.config = prefixed_sources(sources, settings.topic_prefix)
+        self.config = sources.with_prefix(settings.topic_prefix)
         self.router = Router(self.config)
         self.metrics = metrics if metrics is not None else Metrics()
         self.datadir = tempfile.TemporaryDirectory(prefix="trackbridge-faust-")
@@ -183,6 +184,6 @@ class WorkerApp:
                     generate_latest(worker.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
                 )
 
-        self.app.page("/healthz")(Healthz)
-        self.app.page("/readyz")(Readyz)
-        self.app.page("/metrics")(MetricsPage)
+        self.app.page(web.HEALTHZ)(Healthz)
+        self.app.page(web.READYZ)(Readyz)
+        self.app.page(web.METRICS)(MetricsPage)

@@ -10,19 +10,17 @@ each, then waits for every acknowledgement, retrying the whole batch while it fa
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-import msgspec
-
 from mapping.reasons import Reason
-from mapping.results import Translation
+from mapping.results import Problem, Translation
 from worker.metrics import Metrics, Tally
-from worker.routing import HEADER_REASON, Record, Router
+from worker.records import Record, envelope_copy, problem_record
+from worker.routing import Router
 from worker.runtime.driver import FetchedBatch
 
 logger = logging.getLogger(__name__)
@@ -45,17 +43,6 @@ class MappedBatch:
         self.received: list[str] = []
         self.durations: list[float] = []
         self.tally = Tally()
-
-
-class _InternalError(msgspec.Struct):
-    kind: str
-    reason: str
-    detail: str
-    request_id: None
-    item_index: None
-    source: None
-    received_at: None
-    envelope: Any
 
 
 class Pipeline:
@@ -172,36 +159,10 @@ class Pipeline:
         metrics.latency.observe_many(_latencies(now, mapped.received))
 
     def _internal_error(self, raw: bytes, error: Exception, where: str) -> Record:
-        value = msgspec.json.encode(
-            _InternalError(
-                kind=Reason.INTERNAL_ERROR.kind.value,
-                reason=Reason.INTERNAL_ERROR.value,
-                detail=f"the worker failed on input {where}: {error!r}"[:1000],
-                request_id=None,
-                item_index=None,
-                source=None,
-                received_at=None,
-                envelope=_redacted(raw),
-            )
+        detail = f"the worker failed on input {where}: {error!r}"[:1000]
+        return problem_record(
+            self.dead_letter_topic, Problem(Reason.INTERNAL_ERROR, detail), envelope_copy(raw)
         )
-        header = (HEADER_REASON, Reason.INTERNAL_ERROR.value.encode())
-        return Record(self.dead_letter_topic, None, value, [header])
-
-
-def _redacted(raw: bytes) -> Any:
-    """The envelope as spec §14 keeps it: `authorization` redacted, `{"raw": ...}` if not an object."""
-    try:
-        envelope = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        envelope = None
-    if isinstance(envelope, dict):
-        if "authorization" in envelope:
-            envelope["authorization"] = "<redacted>"
-        return envelope
-    try:
-        return {"raw": raw.decode()}
-    except UnicodeDecodeError:
-        return {"raw": base64.b64encode(raw).decode()}
 
 
 def _latencies(now: float, received: list[str]) -> list[float]:

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import faust
 
+from worker import web
 from worker.config.settings import Settings
 from worker.config.sources import SourcesConfig
 
@@ -121,25 +122,25 @@ async def waiting_pages(settings: Settings) -> AsyncIterator[None]:
     (Prometheus then records `up` 0, and `TrackbridgeDown` fires if no worker ever gets through).
     Faust's own web server takes the port over once Kafka answers.
     """
-    from aiohttp import web
+    from aiohttp import web as aiohttp
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "waiting_for": "kafka"})
+    async def healthz(request: aiohttp.Request) -> aiohttp.Response:
+        return aiohttp.json_response({"status": "ok", "waiting_for": "kafka"})
 
-    async def readyz(request: web.Request) -> web.Response:
-        return web.json_response({"ready": False, "waiting_for": "kafka"}, status=503)
+    async def readyz(request: aiohttp.Request) -> aiohttp.Response:
+        return aiohttp.json_response({"ready": False, "waiting_for": "kafka"}, status=503)
 
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(text="waiting for the Kafka brokers\n", status=503)
+    async def metrics(request: aiohttp.Request) -> aiohttp.Response:
+        return aiohttp.Response(text="waiting for the Kafka brokers\n", status=503)
 
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app, access_log=None)
+    app = aiohttp.Application()
+    app.router.add_get(web.HEALTHZ, healthz)
+    app.router.add_get(web.READYZ, readyz)
+    app.router.add_get(web.METRICS, metrics)
+    runner = aiohttp.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+        await aiohttp.TCPSite(runner, settings.web_host, settings.web_port).start()
     except OSError as error:
         logger.warning("cannot serve /healthz on port %d while waiting: %s", settings.web_port, error)
     try:

@@ -19,7 +19,7 @@ from worker.config.sources import (
     parse_sources,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TEST_CONFIG = ROOT / "tests" / "mapping" / "vectors" / "test_config.json"
 EXAMPLE = ROOT / "examples" / "sources.toml"
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,10 +11,11 @@ import msgspec
 import pytest
 
 import mapping
+from tests.worker.cli.conftest import Run
 from worker.config.sources import load_sources
 from worker.routing import Router
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 VECTORS = ROOT / "tests" / "mapping" / "vectors"
 EXAMPLE_SOURCES = ROOT / "examples" / "sources.toml"
 EXAMPLE_ENVELOPES = ROOT / "examples" / "envelopes.jsonl"
@@ -25,25 +24,6 @@ TEST_CONFIG: dict[str, Any] = json.loads((VECTORS / "test_config.json").read_tex
 requires_translate = pytest.mark.skipif(
     not hasattr(mapping, "translate"), reason="mapping.translate is not written yet"
 )
-
-Run = Callable[..., subprocess.CompletedProcess[bytes]]
-
-
-@pytest.fixture
-def trackbridge() -> Run:
-    """Run the `trackbridge` command with `args`, feeding `stdin`."""
-
-    def run(*args: str | Path, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [sys.executable, "-m", "worker.cli.main", *map(str, args)],
-            input=stdin,
-            capture_output=True,
-            cwd=ROOT,
-            timeout=120,
-            check=False,
-        )
-
-    return run
 
 
 @pytest.fixture
@@ -178,7 +158,7 @@ def test_map_reads_stdin_by_default(trackbridge: Run) -> None:
             id="unknown-destination",
         ),
         pytest.param('dead_letter_topic = "journeys.dlq"\n[[sources]\n', "not valid TOML", id="toml"),
-        pytest.param(None, "cannot read the sources file", id="missing"),
+        pytest.param(None, "is not a readable file", id="missing"),
     ],
 )
 def test_a_bad_sources_file_is_one_line_on_stderr_and_exit_2(
@@ -192,7 +172,8 @@ def test_a_bad_sources_file_is_one_line_on_stderr_and_exit_2(
     assert result.stdout == b""
     stderr = result.stderr.decode()
     assert stderr.count("\n") == 1
-    assert stderr.startswith(f"trackbridge map: error: {path}: ")
+    assert stderr.startswith("trackbridge map: error: ")
+    assert str(path) in stderr
     assert message in stderr
     assert "Traceback" not in stderr
 
@@ -202,7 +183,7 @@ def test_an_unreadable_input_is_one_line_and_exit_2(trackbridge: Run, tmp_path: 
 
     assert result.returncode == 2
     assert result.stderr.decode().count("\n") == 1
-    assert "nope.jsonl: cannot read the input" in result.stderr.decode()
+    assert "nope.jsonl: cannot read: No such file" in result.stderr.decode()
 
 
 # --- hash-key ------------------------------------------------------------------------------------

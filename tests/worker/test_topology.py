@@ -1,4 +1,5 @@
-"""The topic catalog: every topic once, prefixed, with its partitions, retention and cleanup policy."""
+"""The topic catalog of one deployment (worker/topology.py): every topic once, prefixed, with its
+partitions, retention and cleanup policy."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ from topics.catalog import (
     OUTPUT_MAX_MESSAGE_BYTES,
     CatalogError,
     Role,
-    build_catalog,
-    prefixed_sources,
 )
 from worker.config.settings import load_settings
 from worker.config.sources import parse_sources
+from worker.topology import catalog as build_catalog
 
 SOURCES = parse_sources(
     """
@@ -56,11 +56,11 @@ def test_the_prefix_goes_on_every_topic_including_the_sources_file_ones() -> Non
     settings, _ = load_settings(environ={"TRACKBRIDGE_TOPIC_PREFIX": "staging."})
     catalog = build_catalog(settings, SOURCES)
     assert all(name.startswith("staging.") for name in catalog.names)
-    prefixed = prefixed_sources(SOURCES, "staging.")
+    prefixed = SOURCES.with_prefix("staging.")
     assert prefixed.dead_letter_topic == "staging.journeys.dlq"
     assert prefixed.skip_topic == "staging.journeys.skipped"
     assert prefixed.destinations["analytics"].topic == "staging.dp.out.analytics"
-    assert prefixed_sources(SOURCES, "") is SOURCES
+    assert SOURCES.with_prefix("") is SOURCES
 
 
 def test_without_a_sources_file_only_the_input_is_known() -> None:

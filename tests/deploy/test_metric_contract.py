@@ -40,6 +40,7 @@ def _busy_metrics() -> Metrics:
         histogram.observe(1.0)
     metrics.watch_lag(lambda: [("journeys.track.raw", 0, 5)])
     metrics.partitions.set(1)
+    metrics.know_sources(["web-prod"])
     return metrics
 
 

@@ -33,6 +33,10 @@ EXPECTED = {
     "trackbridge_consumer_lag": ("gauge", ("topic", "partition")),
     "trackbridge_seconds_since_last_commit": ("gauge", ()),
     "trackbridge_partitions_assigned": ("gauge", ()),
+    "trackbridge_produce_retries_total": ("counter", ()),
+    "trackbridge_records_resent_total": ("counter", ()),
+    "trackbridge_dead_letters_blocked": ("gauge", ()),
+    "trackbridge_redriven_envelopes_total": ("counter", ("source",)),
 }
 
 

@@ -59,6 +59,7 @@ class WorkerApp:
         self.config = sources.with_prefix(settings.topic_prefix)
         self.router = Router(self.config)
         self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics.know_sources(source.name for source in sources.sources)
         self.datadir = tempfile.TemporaryDirectory(prefix="trackbridge-faust-")
         self.app = faust.App(
             settings.group_id,

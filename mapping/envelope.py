@@ -1,8 +1,7 @@
-"""The raw-call envelope (spec §1): decoding and validating it, and its redacted dead-letter copy."""
+"""The raw-call envelope (spec §1): decoding and validating it."""
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Any
 
 import msgspec
@@ -110,21 +109,3 @@ def _decode_any(raw: bytes) -> Any:
         return _ANY.decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
-
-
-def redacted_envelope(raw: bytes) -> dict[str, Any]:
-    """The `envelope` field of a dead-letter or skip record (spec §14).
-
-    A JSON object comes back verbatim (whole body included) except that an `authorization`
-    key, whatever its value, becomes `"<redacted>"`; any other input becomes `{"raw": <text>}`, the text
-    being the bytes as UTF-8, or their base64 when they are not UTF-8.
-    """
-    value = _decode_any(raw)
-    if isinstance(value, dict):
-        if "authorization" in value:
-            value["authorization"] = "<redacted>"
-        return value
-    try:
-        return {"raw": raw.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"raw": base64.b64encode(raw).decode("ascii")}

@@ -206,6 +206,7 @@ class Tally:
         "items_consumed",
         "items_mapped",
         "outputs",
+        "redriven",
         "skipped",
     )
 
@@ -217,35 +218,50 @@ class Tally:
         self.dead_letters: dict[tuple[str, str], int] = {}
         self.outputs: dict[tuple[str, str, str], int] = {}
         self.filtered: dict[tuple[str, str, str], int] = {}
+        self.redriven: dict[str, int] = {}
 
-    def add(self, routed: Routed, endpoint: str | None) -> None:
+    def add(self, routed: Routed, endpoint: str | None, weight: int = 1) -> None:
+        """Count one call; a `weight` of -1 takes back a call counted before."""
         source = routed.source or UNKNOWN
         key = (source, endpoint)
-        self.envelopes[key] = self.envelopes.get(key, 0) + 1
+        self.envelopes[key] = self.envelopes.get(key, 0) + weight
         if routed.items_consumed:
-            self.items_consumed[source] = self.items_consumed.get(source, 0) + routed.items_consumed
+            self.items_consumed[source] = self.items_consumed.get(source, 0) + weight * routed.items_consumed
         if routed.items_mapped:
-            self.items_mapped[source] = self.items_mapped.get(source, 0) + routed.items_mapped
+            self.items_mapped[source] = self.items_mapped.get(source, 0) + weight * routed.items_mapped
         for reason, count in routed.rejected.items():
             label = (reason.value, source)
-            self.dead_letters[label] = self.dead_letters.get(label, 0) + count
+            self.dead_letters[label] = self.dead_letters.get(label, 0) + weight * count
         for reason, count in routed.skipped.items():
             label = (reason.value, source)
-            self.skipped[label] = self.skipped.get(label, 0) + count
+            self.skipped[label] = self.skipped.get(label, 0) + weight * count
         for (destination, kind), count in routed.outputs.items():
             output = (source, destination, kind)
-            self.outputs[output] = self.outputs.get(output, 0) + count
+            self.outputs[output] = self.outputs.get(output, 0) + weight * count
         for (destination, refusal), count in routed.filtered.items():
             filtered = (source, destination, refusal)
-            self.filtered[filtered] = self.filtered.get(filtered, 0) + count
+            self.filtered[filtered] = self.filtered.get(filtered, 0) + weight * count
+
+    def add_refused(self, source: str | None, endpoint: str | None) -> None:
+        """A call the broker refused an output of: one envelope, one item, one dead letter
+        (`Reason.OUTPUT_REFUSED`)."""
+        self._add_dead_call(source or UNKNOWN, endpoint, Reason.OUTPUT_REFUSED)
+
+    def add_redriven(self, source: str | None) -> None:
+        """An input `trackbridge redrive` sent back."""
+        name = source or UNKNOWN
+        self.redriven[name] = self.redriven.get(name, 0) + 1
 
     def add_internal_error(self) -> None:
         """A call the worker itself failed on: one envelope, one item, one dead letter
         (`Reason.INTERNAL_ERROR`), source unknown."""
-        envelope = (UNKNOWN, None)
+        self._add_dead_call(UNKNOWN, None, Reason.INTERNAL_ERROR)
+
+    def _add_dead_call(self, source: str, endpoint: str | None, reason: Reason) -> None:
+        envelope = (source, endpoint)
         self.envelopes[envelope] = self.envelopes.get(envelope, 0) + 1
-        self.items_consumed[UNKNOWN] = self.items_consumed.get(UNKNOWN, 0) + 1
-        label = (Reason.INTERNAL_ERROR.value, UNKNOWN)
+        self.items_consumed[source] = self.items_consumed.get(source, 0) + 1
+        label = (reason.value, source)
         self.dead_letters[label] = self.dead_letters.get(label, 0) + 1
 
 
@@ -326,6 +342,8 @@ class Metrics:
             inc(self.outputs, output, n)
         for filtered, n in tally.filtered.items():
             inc(self.filtered, filtered, n)
+        for source, n in tally.redriven.items():
+            inc(self.redriven, (source,), n)
 
     def _inc(self, counter: Counter, labels: tuple[str, ...], amount: int) -> None:
         key = (counter, labels)

@@ -13,9 +13,9 @@ what the metrics need, including the accounting identity
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
+from hashlib import sha256
 from types import MappingProxyType
 from typing import Final
 
@@ -34,10 +34,12 @@ from worker.records import (
     ITEM_HEADERS,
     OUTPUT_HEADERS,
     Header,
+    InputCopy,
     Record,
-    envelope_copy,
+    input_copy,
     problem_record,
 )
+from worker.sealing import Sealer
 
 # Filter names, in the order they are applied; they label the `filtered` counts.
 FILTER_TYPES: Final = "types"
@@ -178,10 +180,14 @@ def _fan_out(
 class Router:
     """Routes translated calls for one sources file. Not thread-safe (it owns a lookup cache)."""
 
-    def __init__(self, config: SourcesConfig, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(
+        self, config: SourcesConfig, *, sealer: Sealer | None = None, cache_size: int = DEFAULT_CACHE_SIZE
+    ) -> None:
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
         self.config = config
+        self.sealer = sealer
+        """Seals what dead letters may not keep in the clear (worker/sealing.py); None: redact only."""
         self.cache_size = cache_size
         routes = {name: _Route(name, destination) for name, destination in config.destinations.items()}
         self._by_site: dict[str, list[_Source]] = {}
@@ -201,8 +207,11 @@ class Router:
         """How many successful credential lookups are cached (at most `cache_size`)."""
         return len(self._cache)
 
-    def route(self, raw: bytes, translation: Translation) -> Routed:
+    def route(self, raw: bytes, translation: Translation, redrives: int = 0) -> Routed:
         """Turn one consumed envelope (`raw`, the Kafka value) and its translation into records.
+
+        `redrives`: how many times `trackbridge redrive` sent this input back (its
+        `cio-redrive-count` header); its problem records carry the count on.
 
         Never raises for a translation that keeps the `mapping.results` contract; outputs of a
         call settled before authentication (credentials None) break it and raise ValueError.
@@ -212,13 +221,13 @@ class Router:
         if credentials is None:
             source = None
         elif isinstance(credentials, Problem):
-            return self._unauthorized(raw, translation, credentials.detail)
+            return self._unauthorized(raw, translation, credentials.detail, redrives)
         else:
             source = self._cache.get(credentials)
             if source is None:
                 found = self._authenticate(credentials)
                 if isinstance(found, str):
-                    return self._unauthorized(raw, translation, found)
+                    return self._unauthorized(raw, translation, found, redrives)
                 source = found
 
         request_id = translation.request_id
@@ -247,13 +256,22 @@ class Router:
         rejected: dict[Reason, int] = {}
         skipped: dict[Reason, int] = {}
         items: set[int | None] = {call.item_index for call in calls}
-        envelope = envelope_copy(raw)
+        copy = input_copy(raw, self.sealer)
         for problem in translation.problems:
             items.add(problem.item_index)
             reason = problem.reason
             counts = skipped if reason.kind is Kind.SKIP else rejected
             counts[reason] = counts.get(reason, 0) + 1
-            records.append(self._problem_record(problem, translation, source, envelope, request_header))
+            records.append(
+                self._problem_record(
+                    problem,
+                    translation,
+                    source=source,
+                    copy=copy,
+                    request_header=request_header,
+                    redrives=redrives,
+                )
+            )
         return Routed(
             records=records,
             source=None if source is None else source.name,
@@ -268,7 +286,7 @@ class Router:
     def _authenticate(self, credentials: Credentials) -> _Source | str:
         """The source these credentials name, or why there is none (spec §2 step 4)."""
         # Hash even for an unknown site id, so both failures cost the same.
-        digest = hashlib.sha256(credentials.api_key.encode("utf-8", "surrogatepass")).digest()
+        digest = sha256(credentials.api_key.encode("utf-8", "surrogatepass")).digest()
         candidates = self._by_site.get(credentials.site_id)
         if candidates is None:
             return f"unknown site id {_shorten(credentials.site_id)}"
@@ -285,12 +303,15 @@ class Router:
         self._cache[credentials] = match
         return match
 
-    def _unauthorized(self, raw: bytes, translation: Translation, detail: str) -> Routed:
+    def _unauthorized(self, raw: bytes, translation: Translation, detail: str, redrives: int) -> Routed:
         """spec §2 step 5: the whole call is one `unauthorized` dead letter; nothing is routed."""
         request_id = translation.request_id
         problem = Problem(Reason.UNAUTHORIZED, detail)
         request_header = None if request_id is None else (HEADER_REQUEST_ID, request_id.encode())
-        record = self._problem_record(problem, translation, None, envelope_copy(raw), request_header)
+        copy = input_copy(raw, self.sealer)
+        record = self._problem_record(
+            problem, translation, source=None, copy=copy, request_header=request_header, redrives=redrives
+        )
         return Routed(
             records=[record],
             source=None,
@@ -303,19 +324,22 @@ class Router:
         self,
         problem: Problem,
         translation: Translation,
+        *,
         source: _Source | None,
-        envelope: msgspec.Raw,
+        copy: InputCopy,
         request_header: Header | None,
+        redrives: int,
     ) -> Record:
         return problem_record(
             self._skip_topic if problem.reason.kind is Kind.SKIP else self._dead_letter_topic,
             problem,
-            envelope,
+            copy,
             request_id=translation.request_id,
             received_at=translation.received_at,
             source=None if source is None else source.name,
             source_header=None if source is None else source.header,
             request_header=request_header,
+            redrives=redrives,
         )
 
 

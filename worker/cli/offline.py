@@ -22,6 +22,7 @@ from worker.cli import jsonlines, options
 from worker.cli.exits import OK, CommandError
 from worker.config.settings import Group
 from worker.routing import Routed, Router
+from worker.sealing import sealer_for
 
 
 class RecordLine(msgspec.Struct):
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     map_parser.add_argument("-q", "--quiet", action="store_true", help="do not print the summary")
     map_parser.set_defaults(func=run_map)
-    options.with_settings(map_parser, (Group.SOURCES,))
+    options.with_settings(map_parser, (Group.SOURCES, Group.SEALING))
 
     hash_parser = subparsers.add_parser(
         "hash-key",
@@ -67,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run_map(args: argparse.Namespace) -> int:
     """`trackbridge map`: exit 0 once every envelope is routed, 2 on a bad sources or input file."""
-    router = Router(options.required_sources(options.settings(args)))
+    settings = options.settings(args)
+    router = Router(options.required_sources(settings), sealer=sealer_for(settings.sealing_keys))
     stream = jsonlines.open_input(args.input)
     totals = _Totals()
     translate = mapping.Translator()

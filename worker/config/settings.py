@@ -13,6 +13,8 @@ uses.
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import enum
 import os
 import ssl
@@ -31,6 +33,7 @@ SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
+SEALING_KEY_BYTES: Final = 32
 Positive = msgspec.Meta(gt=0)
 AtLeastOne = msgspec.Meta(ge=1)
 
@@ -77,6 +80,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     input_partitions: Annotated[int, AtLeastOne] = 12
     output_partitions: Annotated[int, AtLeastOne] = 12
     replication_factor: Annotated[int, AtLeastOne] = 3
+    sealing_keys: tuple[str, ...] = ()
 
     def topic(self, name: str) -> str:
         """A topic name as it is on the broker: with `topic_prefix`."""
@@ -142,6 +146,7 @@ class Group(enum.StrEnum):
     SOURCES = "sources"
     WORKER = "worker"
     PROVISIONING = "provisioning"
+    SEALING = "sealing"
 
 
 GROUP_TITLES: Final[Mapping[Group, str]] = {
@@ -150,6 +155,7 @@ GROUP_TITLES: Final[Mapping[Group, str]] = {
     Group.SOURCES: "sources file",
     Group.WORKER: "worker",
     Group.PROVISIONING: "topic provisioning",
+    Group.SEALING: "dead-letter sealing",
 }
 
 
@@ -275,9 +281,21 @@ FIELDS: Final[Mapping[str, Field]] = {
         Group.PROVISIONING,
         "Replication factor of topics made by `topics create` (1 when embedded).",
     ),
+    "sealing_keys": Field(
+        Group.SEALING,
+        "Keys that seal the credentials (or the whole input) a dead letter keeps, so `trackbridge "
+        "redrive` can send it back: comma-separated, each 32 random bytes in base64 (`openssl rand "
+        "-base64 32`); the first seals, all unseal. Empty: dead letters are redacted and cannot be "
+        "redriven with their credentials. A secret: set it from a Kubernetes Secret.",
+    ),
 }
 
-_FLAG_ONLY_METAVAR: Final = {"sources": "FILE", "bootstrap_servers": "HOST:PORT,..."}
+_FLAG_ONLY_METAVAR: Final = {
+    "sources": "FILE",
+    "bootstrap_servers": "HOST:PORT,...",
+    "sealing_keys": "KEY,...",
+}
+_LISTS: Final = ("bootstrap_servers", "sealing_keys")
 
 
 def env_name(field: str) -> str:
@@ -334,9 +352,9 @@ def load_settings(
         flag = None if args is None else getattr(args, field, None)
         if flag is not None:
             raw[field], origin[field] = flag, flag_name(field)
-    if "bootstrap_servers" in raw:
-        servers = raw["bootstrap_servers"]
-        raw["bootstrap_servers"] = [s.strip() for s in str(servers).split(",") if s.strip()]
+    for field in _LISTS:
+        if field in raw:
+            raw[field] = [item.strip() for item in str(raw[field]).split(",") if item.strip()]
     for field in ("security_protocol", "sasl_mechanism", "log_level"):
         if isinstance(raw.get(field), str):
             raw[field] = raw[field].strip().upper()
@@ -357,7 +375,7 @@ def to_environ(settings: Settings) -> dict[str, str]:
         value = getattr(settings, field)
         if value is None:
             continue
-        if field == "bootstrap_servers":
+        if field in _LISTS:
             text = ",".join(value)
         elif isinstance(value, bool):
             text = "true" if value else "false"
@@ -406,6 +424,15 @@ def _check(settings: Settings, origin: Mapping[str, str]) -> None:
         )
     if settings.sources is not None and not Path(settings.sources).is_file():
         raise SettingsError(f"{where('sources')}: {settings.sources!r} is not a readable file")
+    for position, key in enumerate(settings.sealing_keys, 1):
+        try:
+            size = len(base64.b64decode(key, validate=True))
+        except (binascii.Error, ValueError):
+            size = 0
+        if size != SEALING_KEY_BYTES:
+            raise SettingsError(
+                f"{where('sealing_keys')}: key {position} is not {SEALING_KEY_BYTES} bytes of base64"
+            )
     if not settings.group_id:
         raise SettingsError(f"{where('group_id')}: must not be empty")
     if not settings.input_topic:

@@ -27,6 +27,7 @@ from worker.routing import Router
 from worker.runtime import driver
 from worker.runtime.driver import FetchedBatch
 from worker.runtime.pipeline import Pipeline, Translate
+from worker.sealing import sealer_for
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class WorkerApp:
             translate = Translator()
         self.settings = settings
         self.config = sources.with_prefix(settings.topic_prefix)
-        self.router = Router(self.config)
+        self.router = Router(self.config, sealer=sealer_for(settings.sealing_keys))
         self.metrics = metrics if metrics is not None else Metrics()
         self.metrics.know_sources(source.name for source in sources.sources)
         self.datadir = tempfile.TemporaryDirectory(prefix="trackbridge-faust-")
@@ -144,14 +145,21 @@ class WorkerApp:
         )
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
-        """Ready when the consumer is in the group with at least one partition and not rebalancing."""
+        """Ready when the consumer is in the group with at least one partition, not rebalancing,
+        and able to write dead letters."""
         app = self.app
         try:
             assigned = len(app.consumer.assignment())
         except Exception:  # the consumer has not started
             assigned = 0
         rebalancing = bool(app.rebalancing)
-        return assigned > 0 and not rebalancing, {"assigned_partitions": assigned, "rebalancing": rebalancing}
+        blocked = self.pipeline.blocked
+        details = {
+            "assigned_partitions": assigned,
+            "rebalancing": rebalancing,
+            "dead_letters_blocked": blocked,
+        }
+        return assigned > 0 and not rebalancing and not blocked, details
 
     def _add_pages(self) -> None:
         worker = self

@@ -228,9 +228,9 @@ def _bare_main(argv: Sequence[str]) -> None:
 
 
 async def _produce_all(settings: Any, topics: Sequence[str], values: Sequence[bytes]) -> None:
-    from worker.cli.console import producer
+    from worker.clients import producer
 
-    client = producer(settings)
+    client = producer(settings, client_id="trackbridge-bench")
     await client.start()
     try:
         for topic in topics:
@@ -249,9 +249,9 @@ async def _produce_paced(
     settings: Any, topic: str, templates: Sequence[dict[str, Any]], rate: int, seconds: float
 ) -> int:
     """Produce at `rate` envelopes/s for `seconds`, each stamped with received_at = its send time."""
-    from worker.cli.console import producer
+    from worker.clients import producer
 
-    client = producer(settings, linger_ms=0)
+    client = producer(settings, client_id="trackbridge-bench", linger_ms=0)
     await client.start()
     encode = msgspec.json.encode
     total = int(rate * seconds)

@@ -297,9 +297,9 @@ def start_worker(settings: Settings, log: Path, *, wait: bool = True, **environ:
 async def _produce(
     settings: Settings, topic: str, values: Sequence[bytes], keys: Sequence[bytes | None] | None
 ) -> list[tuple[int, int]]:
-    from worker.cli.console import producer
+    from worker.clients import producer
 
-    client = producer(settings)
+    client = producer(settings, client_id="trackbridge-tests")
     await client.start()
     placed: list[tuple[int, int]] = []
     try:

@@ -56,6 +56,8 @@ RULES = [
     ("worker.metrics", ("worker.runtime", "worker.cli", "worker.local")),
     ("worker.web", ("worker.runtime", "worker.cli", "worker.local")),
     ("worker.topology", ("worker.runtime", "worker.cli", "worker.local")),
+    ("worker.redrive", ("worker.routing", "worker.runtime", "worker.cli", "worker.local")),
+    ("worker.clients", ("worker.records", "worker.routing", "worker.runtime", "worker.cli", "worker.local")),
     ("worker.sealing", ("worker.config", "worker.records", "worker.routing", "worker.runtime", "worker.cli")),
     ("worker.runtime", ("worker.cli", "worker.local")),
     ("worker.local", ("worker.cli", "worker.runtime")),

@@ -31,6 +31,11 @@ RETENTION_MS: Final = {
 MAX_RECORD_BYTES: Final = 4 * 1024 * 1024
 OUTPUT_MAX_MESSAGE_BYTES: Final = MAX_RECORD_BYTES + 64 * 1024  # record batch overhead
 
+# The largest envelope the input topic takes: far above any Track API request (a v2 batch body is
+# at most 500 KB), and small enough that its dead letter can carry it sealed whole.
+INPUT_MAX_RECORD_BYTES: Final = 1024 * 1024
+INPUT_MAX_MESSAGE_BYTES: Final = INPUT_MAX_RECORD_BYTES + 64 * 1024
+
 
 class CatalogError(Exception):
     """The settings and the sources file name one topic for two jobs."""
@@ -110,6 +115,7 @@ def build_catalog(input_topic: str, outputs: Outputs | None, sizing: Sizing) -> 
             partitions=sizing.input_partitions,
             replication_factor=replication,
             retention_ms=RETENTION_MS["input"],
+            max_message_bytes=INPUT_MAX_MESSAGE_BYTES,
         )
     ]
     if outputs is not None:

@@ -7,6 +7,7 @@ import pytest
 
 from topics.catalog import (
     DAY_MS,
+    INPUT_MAX_MESSAGE_BYTES,
     OUTPUT_MAX_MESSAGE_BYTES,
     CatalogError,
     Role,
@@ -47,7 +48,11 @@ def test_the_catalog_lists_input_destinations_dead_letter_and_skip() -> None:
     assert {t.partitions for t in catalog.topics if t.role is not Role.INPUT} == {6}
     assert {t.replication_factor for t in catalog.topics} == {3}
     assert catalog.by_role(Role.DEAD_LETTER)[0].retention_ms == 30 * DAY_MS
-    assert catalog.input.config() == {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete"}
+    assert catalog.input.config() == {
+        "retention.ms": str(7 * DAY_MS),
+        "cleanup.policy": "delete",
+        "max.message.bytes": str(INPUT_MAX_MESSAGE_BYTES),
+    }
     # Dead letters carry their whole envelope: output topics take records larger than any input.
     assert catalog.by_role(Role.DEAD_LETTER)[0].config()["max.message.bytes"] == str(OUTPUT_MAX_MESSAGE_BYTES)
 

@@ -17,6 +17,7 @@ from typing import IO, Any, Final
 import msgspec
 from aiokafka.errors import KafkaError
 
+from worker import clients
 from worker.cli import jsonlines, options
 from worker.cli.exits import FAILURE, OK, CommandError
 from worker.config.settings import Settings
@@ -102,28 +103,12 @@ def record_key(line: bytes, key_field: str | None) -> bytes | None:
     return (value if isinstance(value, str) else json.dumps(value)).encode()
 
 
-def producer(settings: Settings, **overrides: Any) -> Any:
-    from aiokafka import AIOKafkaProducer
-
-    options: dict[str, Any] = {
-        "bootstrap_servers": list(settings.bootstrap_servers),
-        "client_id": "trackbridge-send",
-        "acks": "all",
-        "enable_idempotence": settings.enable_idempotence,
-        "max_batch_size": 256 * 1024,
-        "linger_ms": 5,
-        **settings.kafka_auth(),
-    }
-    options.update(overrides)
-    return AIOKafkaProducer(**options)
-
-
 async def send_lines(
     settings: Settings, lines: Iterable[bytes], *, key_field: str | None = None, topic: str | None = None
 ) -> int:
     """Produce each line as one record on the raw topic (or `topic`); return how many were acknowledged."""
     target = topic or settings.raw_topic
-    client = producer(settings)
+    client = clients.producer(settings, client_id="trackbridge-send")
     sent = 0
     try:
         await client.start()
@@ -180,16 +165,10 @@ async def tail(
     Stops after `max_records`, or once no record arrived for `timeout` seconds; otherwise runs
     until cancelled. Returns how many records were seen.
     """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
 
     stream = out or sys.stdout
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=list(settings.bootstrap_servers),
-        client_id="trackbridge-tail",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=min(settings.fetch_max_wait_ms, 500),
-        **settings.kafka_auth(),
-    )
+    consumer = clients.consumer(settings, client_id="trackbridge-tail")
     seen = 0
     try:
         await consumer.start()

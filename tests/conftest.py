@@ -112,13 +112,13 @@ def worker_factory(kafka_settings: Settings, tmp_path: Path) -> Iterator[Callabl
 
 @pytest.fixture
 def produce(kafka_settings: Settings) -> Produce:
-    """`produce(topic, values, keys=None)`: write records, wait for their acknowledgements, and
-    return each one's (partition, offset)."""
+    """`produce(topic, values, keys=None, headers=None, **producer_options)`: write records, wait
+    for their acknowledgements, and return each one's (partition, offset)."""
 
     def run(
-        topic: str, values: Sequence[bytes], keys: Sequence[bytes | None] | None = None
+        topic: str, values: Sequence[bytes], keys: Sequence[bytes | None] | None = None, **options: Any
     ) -> list[tuple[int, int]]:
-        return produce_records(kafka_settings, topic, values, keys)
+        return produce_records(kafka_settings, topic, values, keys, **options)
 
     return run
 

@@ -200,11 +200,11 @@ RecordId = tuple[str, str, str | None, str | None, str | None]
 
 def record_id(topic: str, headers: Mapping[str, str], value: bytes) -> RecordId:
     """What identifies one record the worker produces, however often it is produced:
-    (topic, request id -- or the raw envelope for calls without one --, item index, output
+    (topic, request id -- or the input's SHA-256 for calls without one --, item index, output
     index, reason)."""
     request = headers.get("cio-request-id")
     if request is None:
-        request = json.dumps(json.loads(value).get("envelope"), sort_keys=True)
+        request = json.loads(value)["input"]["sha256"]
     return (
         topic,
         request,
@@ -295,18 +295,25 @@ def start_worker(settings: Settings, log: Path, *, wait: bool = True, **environ:
 
 
 async def _produce(
-    settings: Settings, topic: str, values: Sequence[bytes], keys: Sequence[bytes | None] | None
+    settings: Settings,
+    topic: str,
+    values: Sequence[bytes],
+    keys: Sequence[bytes | None] | None,
+    *,
+    headers: Sequence[list[tuple[str, bytes]]] | None,
+    options: Mapping[str, Any],
 ) -> list[tuple[int, int]]:
     from worker.clients import producer
 
-    client = producer(settings, client_id="trackbridge-tests")
+    client = producer(settings, client_id="trackbridge-tests", **options)
     await client.start()
     placed: list[tuple[int, int]] = []
     try:
         pending = []
         for index, value in enumerate(values):
             key = None if keys is None else keys[index]
-            pending.append(await client.send(topic, value, key=key))
+            extra = None if headers is None else headers[index]
+            pending.append(await client.send(topic, value, key=key, headers=extra))
             if len(pending) >= 5000:
                 placed.extend((meta.partition, meta.offset) for meta in await asyncio.gather(*pending))
                 pending = []
@@ -317,10 +324,17 @@ async def _produce(
 
 
 def produce_records(
-    settings: Settings, topic: str, values: Sequence[bytes], keys: Sequence[bytes | None] | None = None
+    settings: Settings,
+    topic: str,
+    values: Sequence[bytes],
+    keys: Sequence[bytes | None] | None = None,
+    *,
+    headers: Sequence[list[tuple[str, bytes]]] | None = None,
+    **options: Any,
 ) -> list[tuple[int, int]]:
-    """Write records to `topic`, wait for their acknowledgements, return each one's (partition, offset)."""
-    return asyncio.run(_produce(settings, topic, values, keys))
+    """Write records to `topic` (with `headers`, and producer `options` such as a larger
+    `max_request_size`), wait for their acknowledgements, return each one's (partition, offset)."""
+    return asyncio.run(_produce(settings, topic, values, keys, headers=headers, options=options))
 
 
 async def _consume(

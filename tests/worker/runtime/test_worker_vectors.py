@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -50,15 +51,6 @@ def source_of(envelope: dict[str, Any]) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return SOURCE_OF_SITE.get(site_id)
-
-
-def redacted(envelope: dict[str, Any]) -> Any:
-    if set(envelope) == {"raw"}:
-        return envelope
-    copy = dict(envelope)
-    if "authorization" in copy:
-        copy["authorization"] = "<redacted>"
-    return copy
 
 
 def test_every_vector_reaches_exactly_its_topics(
@@ -159,7 +151,7 @@ def _problem_case(
     if request_id is not None and request_id in case_of_request:
         return case_of_request[request_id]
     for name, case in problem_cases.items():
-        if redacted(case["envelope"]) == value["envelope"]:
+        if hashlib.sha256(vector_value(case["envelope"])).hexdigest() == value["input"]["sha256"]:
             return name
     raise AssertionError(f"a record no case explains: {value}")
 

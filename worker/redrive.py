@@ -145,6 +145,8 @@ class Summary(msgspec.Struct, kw_only=True):
     input_topic: str
     group: str
     dry_run: bool
+    total: int = 0
+    """Records to read when the run began (end offsets minus the start position; an estimate)."""
     read: int = 0
     selected: int = 0
     sent: int = 0
@@ -228,6 +230,9 @@ class Redrive:
                 await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, committed)
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            self.summary.total += max(0, ends[tp] - await consumer.position(tp))
 
     async def _chunk(self, consumer: Any, producer: Any, batches: Any, started_ms: int, pace: _Pace) -> None:
         """Send what one fetch selects; once acknowledged, commit the position past it. A record

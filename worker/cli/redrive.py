@@ -100,10 +100,18 @@ def _redrive(args: argparse.Namespace) -> int:
     return OK
 
 
+BAR_WIDTH = 30
+
+
 def _progress_line(summary: redrive.Summary) -> None:
+    """A progress bar on stderr, redrawn in place: read of total, selected, sent, refused."""
     refused = sum(summary.refused.values())
+    total = max(summary.total, summary.read, 1)
+    done = int(BAR_WIDTH * summary.read / total)
+    bar = "#" * done + "." * (BAR_WIDTH - done)
     sys.stderr.write(
-        f"\rread {summary.read}  selected {summary.selected}  sent {summary.sent}  refused {refused}"
+        f"\r[{bar}] {100 * summary.read // total:3d}%  read {summary.read}/{total}  "
+        f"selected {summary.selected}  sent {summary.sent}  refused {refused}"
     )
     sys.stderr.flush()
 

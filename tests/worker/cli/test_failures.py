@@ -5,6 +5,7 @@ The statuses are worker/cli/exits.py's (docs/reference.md, "Exit codes").
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 
@@ -173,3 +174,21 @@ def test_map_reads_the_sources_file_from_the_environment(trackbridge: Run) -> No
     )
     assert result.returncode == 0
     assert result.stdout.count(b"\n") > 0
+
+
+def test_an_embedded_broker_that_cannot_start_is_a_runtime_failure(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from worker.cli import main as cli
+    from worker.local import embedded
+
+    def missing() -> str:
+        raise embedded.EmbeddedBrokerError("the embedded broker needs the `embedded` extra")
+
+    monkeypatch.setattr(embedded, "_broker_binary", missing)
+    for name in [name for name in os.environ if name.startswith("TRACKBRIDGE_")]:
+        monkeypatch.delenv(name)
+    assert cli.main(["run", "--sources", str(SOURCES), "--web-port", str(free_port())]) == FAILURE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("trackbridge run: error: the embedded broker needs the `embedded` extra")

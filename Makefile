@@ -55,3 +55,17 @@ demo: setup ## Start the embedded broker, send the examples, print each topic's 
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+# The image, built with podman from an offline Debian base (deploy/image.py): no Docker engine and
+# no container registry needed. image-tools installs what it takes from Debian's packages.
+.PHONY: image image-tools
+IMAGE_PACKAGES := podman mmdebstrap runc
+
+image-tools: ## apt-get install podman, mmdebstrap and runc (for make image; as root)
+	@missing=""; for tool in $(IMAGE_PACKAGES); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+image: setup image-tools ## Build deploy/Dockerfile with podman (offline Debian base); prints its size
+	$(BIN)/python deploy/image.py build

@@ -13,8 +13,19 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final, Literal, NamedTuple
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
-from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from mapping.reasons import Reason
@@ -84,7 +95,8 @@ CONSUMER_LAG = Definition(
     "gauge",
     ("topic", "partition"),
     "Records of an assigned input partition not yet processed and acknowledged "
-    "(high watermark - acknowledged offset), read at scrape time.",
+    "(high watermark - acknowledged offset), read at scrape time; left out while unknown "
+    "(no broker answered for TRACKBRIDGE_BROKER_TIMEOUT: the high watermark cannot be refreshed).",
 )
 SECONDS_SINCE_LAST_COMMIT = Definition(
     "trackbridge_seconds_since_last_commit",
@@ -121,6 +133,58 @@ REDRIVEN = Definition(
     "Input envelopes that came back from the dead-letter topic through `trackbridge redrive`.",
 )
 
+PROCESSING_LATENCY = Definition(
+    "trackbridge_processing_latency_seconds",
+    "histogram",
+    (),
+    "From the input record's Kafka timestamp to the acknowledgement of all its outputs: what "
+    "replays and backfills of old envelopes do not inflate.",
+)
+READY = Definition(
+    "trackbridge_ready",
+    "gauge",
+    (),
+    "1 while /readyz answers 200 (in the group, not rebalancing, brokers reachable), else 0.",
+)
+BROKER_UNREACHABLE_SECONDS = Definition(
+    "trackbridge_broker_unreachable_seconds",
+    "gauge",
+    (),
+    "Seconds since a broker last answered the worker's periodic metadata request; 0 while they answer.",
+)
+REBALANCES = Definition(
+    "trackbridge_rebalances_total",
+    "counter",
+    (),
+    "Consumer-group rebalances this worker took part in (each new assignment, empty ones included).",
+)
+COMMIT_FAILURES = Definition(
+    "trackbridge_commit_failures_total",
+    "counter",
+    (),
+    "Offset commits that failed (the records after the last commit are processed again).",
+)
+BUILD_INFO = Definition(
+    "trackbridge_build_info",
+    "gauge",
+    ("version", "python", "faust", "aiokafka"),
+    "Always 1; the labels name the running versions of trackbridge, Python, Faust and aiokafka.",
+)
+PROCESS_CPU = Definition(
+    "process_cpu_seconds_total", "counter", (), "CPU time (user + system) of the worker process."
+)
+PROCESS_RESIDENT_MEMORY = Definition(
+    "process_resident_memory_bytes", "gauge", (), "Resident memory of the worker process."
+)
+PROCESS_VIRTUAL_MEMORY = Definition(
+    "process_virtual_memory_bytes", "gauge", (), "Virtual memory of the worker process."
+)
+PROCESS_OPEN_FDS = Definition("process_open_fds", "gauge", (), "Open file descriptors of the worker process.")
+PROCESS_MAX_FDS = Definition("process_max_fds", "gauge", (), "The worker process's file descriptor limit.")
+PROCESS_START_TIME = Definition(
+    "process_start_time_seconds", "gauge", (), "Start time of the worker process (unix seconds)."
+)
+
 DEFINITIONS: Final = (
     ENVELOPES_CONSUMED,
     ITEMS_CONSUMED,
@@ -139,6 +203,18 @@ DEFINITIONS: Final = (
     RECORDS_RESENT,
     DEAD_LETTERS_BLOCKED,
     REDRIVEN,
+    PROCESSING_LATENCY,
+    READY,
+    BROKER_UNREACHABLE_SECONDS,
+    REBALANCES,
+    COMMIT_FAILURES,
+    BUILD_INFO,
+    PROCESS_CPU,
+    PROCESS_RESIDENT_MEMORY,
+    PROCESS_VIRTUAL_MEMORY,
+    PROCESS_OPEN_FDS,
+    PROCESS_MAX_FDS,
+    PROCESS_START_TIME,
 )
 
 MAPPING_BUCKETS: Final = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.1)
@@ -301,6 +377,16 @@ class Metrics:
         self.records_resent = _counter(RECORDS_RESENT, reg)
         self.dead_letters_blocked = Gauge(DEAD_LETTERS_BLOCKED.name, DEAD_LETTERS_BLOCKED.help, registry=reg)
         self.redriven = _counter(REDRIVEN, reg)
+        self.processing_latency = BulkHistogram(PROCESSING_LATENCY, LATENCY_BUCKETS, reg)
+        self.ready = Gauge(READY.name, READY.help, registry=reg)
+        self.broker_unreachable = Gauge(
+            BROKER_UNREACHABLE_SECONDS.name, BROKER_UNREACHABLE_SECONDS.help, registry=reg
+        )
+        self.rebalances = _counter(REBALANCES, reg)
+        self.commit_failures = _CallbackCounter(COMMIT_FAILURES, reg)
+        self.build_info = Gauge(BUILD_INFO.name, BUILD_INFO.help, BUILD_INFO.labels, registry=reg)
+        self.build_info.labels(*build_versions()).set(1)
+        ProcessCollector(registry=reg)
         self._children: dict[tuple[object, tuple[str, ...]], Counter] = {}
         self._endpoint_labels: dict[tuple[str, str | None], tuple[str, str, str]] = {}
         self._started = time.time()
@@ -355,6 +441,50 @@ class Metrics:
     def watch_lag(self, lags: Callable[[], Iterable[tuple[str, int, int]]]) -> None:
         """Read (topic, partition, lag) of every assigned partition from `lags` at scrape time."""
         self.lag.source = lags
+
+    def observe_record_times(self, now: float, timestamps_ms: Iterable[int | None]) -> None:
+        """Observe the processing latency of records whose Kafka timestamps (ms) are given, all
+        acknowledged at `now` (time.time()); records without a timestamp are left out, and a
+        timestamp ahead of this clock counts as 0."""
+        self.processing_latency.observe_many(
+            max(0.0, now - ms / 1000) for ms in timestamps_ms if ms is not None and ms > 0
+        )
+
+
+def build_versions() -> tuple[str, str, str, str]:
+    """(trackbridge, Python, faust-streaming, aiokafka) versions, `unknown` for one not installed."""
+    import platform
+    from importlib import metadata
+
+    def version(distribution: str) -> str:
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            return UNKNOWN
+
+    return (
+        version("trackbridge"),
+        platform.python_version(),
+        version("faust-streaming"),
+        version("aiokafka"),
+    )
+
+
+class _CallbackCounter(Collector):
+    """A label-less counter whose value is read from `source` at scrape time (a count kept by the
+    code that knows it, such as the consumer's commit failures)."""
+
+    def __init__(self, definition: Definition, registry: CollectorRegistry) -> None:
+        self.name = definition.name.removesuffix("_total")
+        self.documentation = definition.help
+        self.source: Callable[[], float] = lambda: 0.0
+        registry.register(self)
+
+    def describe(self) -> Iterable[Metric]:
+        return [CounterMetricFamily(self.name, self.documentation)]
+
+    def collect(self) -> Iterable[Metric]:
+        return [CounterMetricFamily(self.name, self.documentation, value=self.source())]
 
 
 class _LagCollector(Collector):

@@ -22,6 +22,11 @@ DASHBOARD = REPO / "deploy/grafana/trackbridge.json"
 
 # Grafana's built-in interval variables, replaced by fixed durations before parsing or querying.
 _GRAFANA_VARIABLES = re.compile(r"\$\{?(__rate_interval|__interval|__range)\}?")
+# The dashboard's own variables, each replaced by what it selects when left at "All" (namespace,
+# source) or at the one job a single deployment has (job: the values of trackbridge_build_info's
+# job label), before parsing or querying.
+TEMPLATE_VALUES = {"namespace": ".*", "job": "trackbridge", "source": ".*"}
+_TEMPLATE_VARIABLES = re.compile(r"\$\{?(" + "|".join(TEMPLATE_VALUES) + r")\}?")
 
 
 @dataclass(frozen=True)
@@ -45,9 +50,19 @@ def selectors(expr: str) -> list[Selector]:
     return found
 
 
-def grafana_expr(expr: str, *, rate_interval: str = "5m", interval: str = "1m", range_: str = "1h") -> str:
-    """A dashboard query with Grafana's interval variables filled in, ready to parse or run."""
+def grafana_expr(
+    expr: str,
+    *,
+    rate_interval: str = "5m",
+    interval: str = "1m",
+    range_: str = "1h",
+    templates: bool = True,
+) -> str:
+    """A dashboard query with Grafana's interval variables filled in, ready to parse or run; with
+    `templates`, the dashboard's own variables too (else `$namespace` stays, in a label matcher)."""
     values = {"__rate_interval": rate_interval, "__interval": interval, "__range": range_}
+    if templates:
+        expr = _TEMPLATE_VARIABLES.sub(lambda match: TEMPLATE_VALUES[match.group(1)], expr)
     return _GRAFANA_VARIABLES.sub(lambda match: values[match.group(1)], expr)
 
 

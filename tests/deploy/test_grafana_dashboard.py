@@ -11,6 +11,7 @@ import pytest
 from metric_names import JOB, METRICS, series_labels
 from promql_refs import (
     DASHBOARD,
+    TEMPLATE_VALUES,
     dashboard_targets,
     grafana_expr,
     load_rules,
@@ -111,6 +112,7 @@ def test_every_worker_metric_is_on_the_dashboard(dashboard: dict[str, Any]) -> N
     [
         ("trackbridge_end_to_end_latency_seconds", {"0.5", "0.9", "0.99"}),
         ("trackbridge_mapping_seconds", {"0.5", "0.9", "0.99"}),
+        ("trackbridge_processing_latency_seconds", {"0.5", "0.9", "0.99"}),
     ],
 )
 def test_latency_panels_show_p50_p90_p99(dashboard: dict[str, Any], metric: str, quantiles: set[str]) -> None:
@@ -121,4 +123,56 @@ def test_latency_panels_show_p50_p90_p99(dashboard: dict[str, Any], metric: str,
 
 def test_worker_count_panel_counts_healthy_trackbridge_targets(dashboard: dict[str, Any]) -> None:
     exprs = [expr for _, expr in _exprs(dashboard)]
-    assert any(expr.replace(" ", "").startswith('count(up{job="trackbridge"}==1)') for expr in exprs)
+    assert any(
+        expr.replace(" ", "").startswith('count(up{job=~"$job",namespace=~"$namespace"}==1)')
+        for expr in exprs
+    )
+
+
+def test_namespace_job_and_source_are_variables_of_trackbridge_series(dashboard: dict[str, Any]) -> None:
+    variables = {variable["name"]: variable for variable in dashboard["templating"]["list"]}
+    assert set(TEMPLATE_VALUES) | {"datasource"} == set(variables)
+    for name in TEMPLATE_VALUES:
+        variable = variables[name]
+        assert variable["type"] == "query" and variable["datasource"] == DATASOURCE
+        assert variable["includeAll"] and variable["multi"], name
+        for selector in selectors(
+            grafana_expr(variable["query"]["query"].split("(", 1)[1].rsplit(",", 1)[0])
+        ):
+            assert selector.name in series_labels(), f"variable {name}: {selector.name}"
+    # "All" namespaces also matches a Prometheus without a namespace label; "All" jobs is the list of
+    # jobs that expose trackbridge_build_info (no allValue), never every job of the Prometheus.
+    assert variables["namespace"]["allValue"] == ".*"
+    assert "allValue" not in variables["job"]
+
+
+def test_every_query_is_filtered_by_the_variables(dashboard: dict[str, Any]) -> None:
+    """Every selector takes namespace and job; every one with a source label takes source too."""
+    known = series_labels()
+    rules = {rule["record"]: rule for rule in load_rules() if "record" in rule}
+    for title, expr in _exprs(dashboard):
+        for selector in selectors(grafana_expr(expr, templates=False)):
+            where = f"panel {title!r}: {expr}"
+            assert selector.matchers.get("namespace") == "$namespace", where
+            assert selector.matchers.get("job") == "$job", where
+            has_source = "source" in known.get(str(selector.name), frozenset()) or (
+                selector.name in rules and "source" in rules[str(selector.name)]["expr"]
+            )
+            if has_source:
+                assert selector.matchers.get("source") == "$source", where
+
+
+def test_annotations_mark_restarts_and_rebalances(dashboard: dict[str, Any]) -> None:
+    annotations = {a["name"]: a for a in dashboard["annotations"]["list"] if a.get("expr")}
+    assert {"Restarts", "Rebalances"} <= set(annotations)
+    for name, annotation in annotations.items():
+        assert annotation["datasource"] == DATASOURCE, name
+        names = {selector.name for selector in selectors(grafana_expr(annotation["expr"]))}
+        assert names <= set(series_labels()), name
+    assert "process_start_time_seconds" in annotations["Restarts"]["expr"]
+    assert "trackbridge_rebalances_total" in annotations["Rebalances"]["expr"]
+
+
+def test_readiness_and_rebalances_have_panels(dashboard: dict[str, Any]) -> None:
+    titles = {title for title, _ in _exprs(dashboard)}
+    assert {"Ready workers", "Rebalances and commit failures"} <= titles

@@ -36,7 +36,12 @@ def _busy_metrics() -> Metrics:
         "v1.identify",
     )
     metrics.count(tally)
-    for histogram in (metrics.mapping_seconds, metrics.latency, metrics.batch_size):
+    for histogram in (
+        metrics.mapping_seconds,
+        metrics.latency,
+        metrics.batch_size,
+        metrics.processing_latency,
+    ):
         histogram.observe(1.0)
     metrics.watch_lag(lambda: [("journeys.track.raw", 0, 5)])
     metrics.partitions.set(1)

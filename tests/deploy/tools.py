@@ -51,6 +51,10 @@ TOOLS = {
     # Kubernetes' own apt repository where one is configured. Debian's own package of it,
     # `kubernetes-client`, is kubectl 1.20, whose kustomize is too old (the check then says so).
     "kubectl": Tool("kubectl", ("kubectl", "kubernetes-client"), _kustomize_v4_or_later),
+    # The image build (deploy/image.py, `make image-tools` installs the same packages).
+    "podman": Tool("podman", ("podman",)),
+    "mmdebstrap": Tool("mmdebstrap", ("mmdebstrap",)),
+    "runc": Tool("runc", ("runc",)),
 }
 
 APT_TIMEOUT_S = 600

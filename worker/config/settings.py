@@ -32,6 +32,7 @@ EXIT_USAGE: Final = 2
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["json", "text"]
 
 SEALING_KEY_BYTES: Final = 32
 Positive = msgspec.Meta(gt=0)
@@ -76,6 +77,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     produce_timeout: Annotated[float, Positive] = 30.0
     shutdown_timeout: Annotated[float, Positive] = 30.0
     log_level: LogLevel = "INFO"
+    log_format: LogFormat = "text"
+    broker_timeout: Annotated[float, Positive] = 30.0
     enable_idempotence: bool = False
     input_partitions: Annotated[int, AtLeastOne] = 12
     output_partitions: Annotated[int, AtLeastOne] = 12
@@ -265,6 +268,15 @@ FIELDS: Final[Mapping[str, Field]] = {
         Group.WORKER,
         "DEBUG, INFO, WARNING, ERROR or CRITICAL.",
     ),
+    "log_format": Field(
+        Group.WORKER,
+        "json (one JSON object per line, the traceback as a field; the image's default) or text.",
+    ),
+    "broker_timeout": Field(
+        Group.WORKER,
+        "Seconds without an answer from any broker after which the worker reports itself not ready "
+        "and its lag as unknown.",
+    ),
     "enable_idempotence": Field(
         Group.WORKER,
         "Idempotent producer (true/false). Keep false with the embedded broker, which refuses it.",
@@ -358,6 +370,8 @@ def load_settings(
     for field in ("security_protocol", "sasl_mechanism", "log_level"):
         if isinstance(raw.get(field), str):
             raw[field] = raw[field].strip().upper()
+    if isinstance(raw.get("log_format"), str):
+        raw["log_format"] = raw["log_format"].strip().lower()
     if isinstance(raw.get("enable_idempotence"), str):
         raw["enable_idempotence"] = raw["enable_idempotence"].strip().lower()
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from functools import partial
 from typing import Any
 
@@ -26,6 +27,8 @@ from worker.metrics import Metrics
 from worker.routing import Router
 from worker.runtime import driver
 from worker.runtime.driver import FetchedBatch
+from worker.runtime.health import BrokerProbe
+from worker.runtime.logs import flush_collapsed
 from worker.runtime.pipeline import Pipeline, Translate
 from worker.sealing import sealer_for
 
@@ -108,6 +111,10 @@ class WorkerApp:
             maxsize=INBOX_BATCHES,
         )
         self.app.agent(self.topic, name=AGENT_NAME, concurrency=1)(self._agent)
+        self.probe = BrokerProbe(settings, on_tick=flush_collapsed)
+        self.app.task(self._probe_brokers)
+        self.assignments = 0
+        """Assignments received since the start (empty ones too): > 0 once the worker is in the group."""
         self._add_pages()
         self.app.on_partitions_assigned.connect(self._on_partitions_assigned)
 
@@ -127,6 +134,9 @@ class WorkerApp:
                     delivered = await pipeline.deliver(mapped, send, partial(consumer.is_current, batch))
                     if delivered and consumer.acknowledge(batch):
                         pipeline.settle(mapped)
+                        self.metrics.observe_record_times(
+                            time.time(), [record.timestamp for record in batch.records()]
+                        )
                     elif not delivered:
                         await consumer.abandon(batch)
                 finally:
@@ -137,6 +147,8 @@ class WorkerApp:
     async def _on_partitions_assigned(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Faust's `on_partitions_assigned` signal: `args[0]` is the new assignment."""
         assigned: set[Any] = args[0] if args else set()
+        self.assignments += 1
+        self.metrics.rebalances.inc()
         self.metrics.partitions.set(len(assigned))
         logger.info(
             "assigned %d partition(s): %s",
@@ -144,22 +156,35 @@ class WorkerApp:
             ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned)) or "none",
         )
 
+    async def _probe_brokers(self) -> None:
+        """A Faust task: ask the brokers for metadata every few seconds (worker/runtime/health.py)."""
+        await self.probe.run()
+
     def ready(self) -> tuple[bool, dict[str, Any]]:
-        """Ready when the consumer is in the group with at least one partition, not rebalancing,
-        and able to write dead letters."""
+        """Ready when the worker is in the group (it has received an assignment, even an empty
+        one: a member idle by design, with more members than partitions, is ready), not
+        rebalancing, a broker has answered within `TRACKBRIDGE_BROKER_TIMEOUT`, and it can write
+        dead letters."""
         app = self.app
         try:
             assigned = len(app.consumer.assignment())
         except Exception:  # the consumer has not started
             assigned = 0
         rebalancing = bool(app.rebalancing)
+        in_group = self.assignments > 0
+        unreachable = self.probe.unreachable_for()
+        reachable = self.probe.reachable()
         blocked = self.pipeline.blocked
-        details = {
+        details: dict[str, Any] = {
+            "in_group": in_group,
             "assigned_partitions": assigned,
             "rebalancing": rebalancing,
+            "brokers_reachable": reachable,
             "dead_letters_blocked": blocked,
         }
-        return assigned > 0 and not rebalancing and not blocked, details
+        if unreachable:
+            details["brokers_unanswered_seconds"] = round(unreachable, 1)
+        return in_group and not rebalancing and reachable and not blocked, details
 
     def _add_pages(self) -> None:
         worker = self
@@ -172,14 +197,27 @@ class WorkerApp:
         consumer_commit(last_commit_at)
 
         def lags() -> list[tuple[str, int, int]]:
+            # Unknown, not frozen: with no broker answering, the high watermark cannot be refreshed.
             consumer = worker.app.consumer
-            return consumer.lags() if isinstance(consumer, driver.Consumer) else []
+            if not isinstance(consumer, driver.Consumer) or not worker.probe.reachable():
+                return []
+            return consumer.lags()
 
         self.metrics.watch_lag(lags)
 
+        def commit_failures() -> float:
+            consumer = worker.app.consumer
+            return float(consumer.commit_failures) if isinstance(consumer, driver.Consumer) else 0.0
+
+        self.metrics.commit_failures.source = commit_failures
+        self.metrics.ready.set_function(lambda: 1.0 if worker.ready()[0] else 0.0)
+        self.metrics.broker_unreachable.set_function(self.probe.unreachable_for)
+
         class Healthz(View):
+            # Liveness: the event loop answers. Not the brokers, nor the consumer's progress: a
+            # restart fixes neither (docs/deploy.md, "Health checks").
             async def get(self, request: Request) -> Response:
-                return self.json({"status": "ok"})
+                return self.json({"status": "ok", "brokers_reachable": worker.probe.reachable()})
 
         class Readyz(View):
             async def get(self, request: Request) -> Response:

@@ -129,6 +129,8 @@ class Consumer(faust_aiokafka.Consumer):
     epoch: int = 0
     last_commit_at: float | None = None
     """time.time() of the last successful offset commit."""
+    commit_failures: int = 0
+    """Offset commits that failed (refused after a rebalance, or raised)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -319,9 +321,15 @@ class Consumer(faust_aiokafka.Consumer):
         return self._acked_through.get(tp)
 
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
-        committed = await super()._commit(offsets)
+        try:
+            committed = await super()._commit(offsets)
+        except Exception:
+            self.commit_failures += 1
+            raise
         if committed:
             self.last_commit_at = time.time()
+        else:
+            self.commit_failures += 1
         return committed
 
     async def wait_empty(self) -> None:

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import Any, Final
@@ -22,27 +21,14 @@ import faust
 from worker import web
 from worker.config.settings import Settings
 from worker.config.sources import SourcesConfig
+from worker.runtime.logs import configure_logging, flush_collapsed
 
 logger = logging.getLogger("trackbridge")
 
-LOG_FORMAT: Final = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+__all__ = ["configure_logging", "run_worker", "wait_for_broker", "waiting_pages"]
+
 BROKER_RETRY_FIRST: Final = 1.0
 BROKER_RETRY_MAX: Final = 30.0
-
-
-def configure_logging(level: str) -> None:
-    """Log to stderr at `level`, root logger included.
-
-    mode (under Faust) would set the root logger to DEBUG and filter in its handler, which makes
-    every `logger.debug` on the hot path build a record; here the level is set where it is checked.
-    """
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root.addHandler(handler)
-    root.setLevel(level)
 
 
 class _FaustWorker(faust.Worker):
@@ -76,6 +62,7 @@ class _FaustWorker(faust.Worker):
 
 def _give_up(timeout: float) -> None:
     logger.critical("shutdown did not finish within %.0f s; exiting without it", timeout)
+    flush_collapsed(everything=True)
     logging.shutdown()
     os._exit(1)
 
@@ -158,7 +145,7 @@ def run_worker(settings: Settings, sources: SourcesConfig) -> int:
     """Run the worker until SIGTERM/SIGINT (status 0) or a crash (status 1)."""
     from worker.runtime.app import WorkerApp
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     stop = asyncio.Event()
@@ -191,5 +178,6 @@ def run_worker(settings: Settings, sources: SourcesConfig) -> int:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     finally:
+        flush_collapsed(everything=True)
         worker_app.datadir.cleanup()
     return 0  # pragma: no cover - execute_from_commandline always exits

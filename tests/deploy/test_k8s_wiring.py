@@ -102,12 +102,22 @@ def test_overlays_supply_every_configmap_and_secret_the_pod_needs(
     clusters = {o["metadata"]["labels"]["strimzi.io/cluster"] for o in every(overlay_render, "KafkaUser")}
     produced = users | {f"{cluster}-cluster-ca-cert" for cluster in clusters}
     referenced = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    # An optional one (the dead-letter sealing key) is the deployment owner's to create.
     referenced |= {
         e["valueFrom"]["secretKeyRef"]["name"]
         for e in container(overlay_render)["env"]
-        if "secretKeyRef" in e.get("valueFrom", {})
+        if "secretKeyRef" in e.get("valueFrom", {}) and not e["valueFrom"]["secretKeyRef"].get("optional")
     }
     assert referenced <= produced, f"Secrets nobody creates: {sorted(referenced - produced)}"
+
+
+def test_the_sealing_keys_come_from_a_secret(worker_render: Objects) -> None:
+    (sealing,) = [e for e in container(worker_render)["env"] if e["name"] == "TRACKBRIDGE_SEALING_KEYS"]
+    assert sealing["valueFrom"]["secretKeyRef"] == {
+        "name": "trackbridge-sealing",
+        "key": "keys",
+        "optional": True,
+    }
 
 
 def test_the_overlay_sources_file_is_valid(overlay_render: Objects) -> None:

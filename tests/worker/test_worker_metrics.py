@@ -37,6 +37,18 @@ EXPECTED = {
     "trackbridge_records_resent_total": ("counter", ()),
     "trackbridge_dead_letters_blocked": ("gauge", ()),
     "trackbridge_redriven_envelopes_total": ("counter", ("source",)),
+    "trackbridge_processing_latency_seconds": ("histogram", ()),
+    "trackbridge_ready": ("gauge", ()),
+    "trackbridge_broker_unreachable_seconds": ("gauge", ()),
+    "trackbridge_rebalances_total": ("counter", ()),
+    "trackbridge_commit_failures_total": ("counter", ()),
+    "trackbridge_build_info": ("gauge", ("version", "python", "faust", "aiokafka")),
+    "process_cpu_seconds_total": ("counter", ()),
+    "process_resident_memory_bytes": ("gauge", ()),
+    "process_virtual_memory_bytes": ("gauge", ()),
+    "process_open_fds": ("gauge", ()),
+    "process_max_fds": ("gauge", ()),
+    "process_start_time_seconds": ("gauge", ()),
 }
 
 

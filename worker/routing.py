@@ -116,9 +116,9 @@ class Authenticator(Generic[_T]):
         """Successful lookups (read it directly on a hot path: `cache.get(credentials)`)."""
         self._headers: dict[str, _T] = {}
 
-    def lookup(self, credentials: Credentials) -> _T | str:
-        """The value of the source these credentials name, or why there is none (never the
-        credentials themselves)."""
+    def lookup(self, credentials: Credentials) -> _T | Problem:
+        """The value of the source these credentials name, or the `unauthorized` Problem saying
+        why there is none (never quoting the API key)."""
         found = self.cache.get(credentials)
         if found is not None:
             return found
@@ -126,13 +126,15 @@ class Authenticator(Generic[_T]):
         digest = hashlib.sha256(credentials.api_key.encode("utf-8", "surrogatepass")).digest()
         candidates = self._by_site.get(credentials.site_id)
         if candidates is None:
-            return f"unknown site id {_shorten(credentials.site_id)}"
+            return Problem(Reason.UNAUTHORIZED, f"unknown site id {_shorten(credentials.site_id)}")
         match = None
         for key_digest, value in candidates:  # no early exit: every candidate is compared
             if hmac.compare_digest(digest, key_digest):
                 match = value
         if match is None:
-            return f"the API key does not match site id {_shorten(credentials.site_id)}"
+            return Problem(
+                Reason.UNAUTHORIZED, f"the API key does not match site id {_shorten(credentials.site_id)}"
+            )
         # The cache is keyed by the plaintext credentials. A lookup compares strings only after
         # their (per-process randomised) hashes matched, so it leaks nothing a guess could use.
         _remember(self.cache, credentials, match, self.cache_size)
@@ -149,8 +151,8 @@ class Authenticator(Generic[_T]):
         if isinstance(credentials, Problem):
             return credentials
         match = self.lookup(credentials)
-        if isinstance(match, str):
-            return Problem(Reason.UNAUTHORIZED, match)
+        if isinstance(match, Problem):
+            return match
         assert header is not None  # parse_authorization refuses a missing header
         _remember(self._headers, header, match, self.cache_size)
         return match
@@ -296,8 +298,8 @@ class Router:
             source = self._cache.get(credentials)
             if source is None:
                 found = self._auth.lookup(credentials)
-                if isinstance(found, str):
-                    return self._unauthorized(raw, translation, found)
+                if isinstance(found, Problem):
+                    return self._unauthorized(raw, translation, found.detail)
                 source = found
 
         request_id = translation.request_id

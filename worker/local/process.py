@@ -32,6 +32,12 @@ class WorkerProcess:
     Its output goes to `log_path` (a temporary file by default).
     """
 
+    command = "worker"
+    """The `trackbridge` subcommand the process runs."""
+    port_setting = "web_port"
+    """The setting naming the port of its /healthz, /readyz and /metrics."""
+    default_port = 6066
+
     def __init__(
         self,
         environ: Mapping[str, str],
@@ -41,7 +47,7 @@ class WorkerProcess:
     ) -> None:
         self.environ = {**os.environ, **environ}
         self.args = list(args)
-        self.web_port = int(self.environ.get(env_name("web_port"), "6066"))
+        self.web_port = int(self.environ.get(env_name(self.port_setting), str(self.default_port)))
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -56,13 +62,14 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         if self.log_path is None:
-            handle = tempfile.NamedTemporaryFile(prefix="trackbridge-worker-", suffix=".log", delete=False)  # noqa: SIM115
+            prefix = f"trackbridge-{self.command}-"
+            handle = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)  # noqa: SIM115
             self.log_path = Path(handle.name)
             self._log = handle
         else:
             self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli.main", "worker", *self.args],
+            [sys.executable, "-m", "worker.cli.main", self.command, *self.args],
             env=self.environ,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -104,12 +111,14 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.returncode is not None:
                 raise WorkerProcessError(
-                    f"the worker exited with status {self.returncode}; log: {self.log_path}"
+                    f"the {self.command} exited with status {self.returncode}; log: {self.log_path}"
                 )
             if self.ready():
                 return
             time.sleep(0.1)
-        raise WorkerProcessError(f"the worker was not ready within {timeout:g} s; log: {self.log_path}")
+        raise WorkerProcessError(
+            f"the {self.command} was not ready within {timeout:g} s; log: {self.log_path}"
+        )
 
     def metrics_text(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{web.METRICS}", timeout=5) as response:
@@ -146,3 +155,12 @@ class WorkerProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+class EdgeProcess(WorkerProcess):
+    """`trackbridge edge` in a child process: the same life cycle, its pages on the edge port
+    (plain HTTP: give it no TLS files when its readiness is to be polled)."""
+
+    command = "edge"
+    port_setting = "edge_port"
+    default_port = 8080

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,8 @@ class WorkerProcess:
         self.environ = {**os.environ, **environ}
         self.args = list(args)
         self.web_port = int(self.environ.get(env_name(self.port_setting), str(self.default_port)))
+        self.scheme = "http"
+        self._context: ssl.SSLContext | None = None
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -77,6 +80,11 @@ class WorkerProcess:
         )
         return self
 
+    @property
+    def url(self) -> str:
+        """Where its pages are, on loopback."""
+        return f"{self.scheme}://127.0.0.1:{self.web_port}"
+
     def ready(self) -> bool:
         """True when the worker's /readyz answers 200 (in the group, partitions assigned)."""
         return self._answers(web.READYZ)
@@ -88,9 +96,9 @@ class WorkerProcess:
     def serving(self) -> bool:
         """True once the worker's own web server answers /readyz (ready or not), rather than the
         pages `worker.runtime.runner.waiting_pages` serves while the worker waits for Kafka."""
-        url = f"http://127.0.0.1:{self.web_port}{web.READYZ}"
+        url = f"{self.url}{web.READYZ}"
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:
+            with urllib.request.urlopen(url, timeout=1, context=self._context) as response:
                 body = response.read()
         except urllib.error.HTTPError as error:  # 503: not ready
             body = error.read()
@@ -100,7 +108,7 @@ class WorkerProcess:
 
     def _answers(self, path: str) -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{path}", timeout=1) as response:
+            with urllib.request.urlopen(f"{self.url}{path}", timeout=1, context=self._context) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
@@ -121,7 +129,7 @@ class WorkerProcess:
         )
 
     def metrics_text(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{web.METRICS}", timeout=5) as response:
+        with urllib.request.urlopen(f"{self.url}{web.METRICS}", timeout=5, context=self._context) as response:
             return str(response.read().decode())
 
     def stop(self, timeout: float = 60.0) -> int:
@@ -159,8 +167,18 @@ class WorkerProcess:
 
 class EdgeProcess(WorkerProcess):
     """`trackbridge edge` in a child process: the same life cycle, its pages on the edge port
-    (plain HTTP: give it no TLS files when its readiness is to be polled)."""
+    (over HTTPS when it serves TLS; its certificate is not verified on this loopback check)."""
 
     command = "edge"
     port_setting = "edge_port"
     default_port = 8080
+
+    def __init__(
+        self, environ: Mapping[str, str], *, args: Sequence[str] = (), log_path: Path | None = None
+    ) -> None:
+        super().__init__(environ, args=args, log_path=log_path)
+        if self.environ.get(env_name("edge_tls_certfile")):
+            self.scheme = "https"
+            self._context = ssl.create_default_context()
+            self._context.check_hostname = False
+            self._context.verify_mode = ssl.CERT_NONE

@@ -33,6 +33,17 @@ SITE_ID, API_KEY = "site_prod_1", "key_prod_secret"  # tests/mapping/vectors/tes
 NODE_DIR = ROOT / "tests" / "edge" / "node"
 
 
+BATCH = [
+    {
+        "type": "person",
+        "identifiers": {"id": "py-person"},
+        "action": "identify",
+        "attributes": {"plan": "team"},
+    },
+    {"type": "person", "identifiers": {"id": "py-person"}, "action": "event", "name": "upgraded"},
+]
+
+
 def python_calls(client: customerio.CustomerIO) -> dict[str, Callable[[], Any]]:
     """Every Track method of the Python client, once."""
     when = datetime(2024, 5, 1, 10, 0, 0)
@@ -48,17 +59,7 @@ def python_calls(client: customerio.CustomerIO) -> dict[str, Callable[[], Any]]:
         "suppress": lambda: client.suppress("py-person"),
         "unsuppress": lambda: client.unsuppress("py-person"),
         "merge_customers": lambda: client.merge_customers("id", "py-person", "email", "py.old@example.com"),
-        "batch": lambda: client.batch(
-            [
-                {
-                    "type": "person",
-                    "identifiers": {"id": "py-person"},
-                    "action": "identify",
-                    "attributes": {"plan": "team"},
-                },
-                {"type": "person", "identifiers": {"id": "py-person"}, "action": "event", "name": "upgraded"},
-            ]
-        ),  # fmt: skip
+        "batch": lambda: client.batch(BATCH),
         "delete": lambda: client.delete("py-person"),
     }
 
@@ -116,7 +117,7 @@ def _line(line: dict[str, Any]) -> tuple[str, str | None, str, str]:
     )
 
 
-def test_the_official_clients_reach_the_destinations_as_trackbridge_map_says(
+def test_the_official_clients_reach_the_destinations_as_trackbridge_map_says(  # noqa: PLR0917
     kafka_settings: Settings,
     topic_factory: Callable[..., Catalog],
     edge_factory: Callable[..., EdgeProcess],
@@ -139,7 +140,7 @@ def test_the_official_clients_reach_the_destinations_as_trackbridge_map_says(
         python_answers[name] = call().status_code
     assert python_answers == dict.fromkeys(python_answers, 200)
     wrong = customerio.CustomerIO(SITE_ID, "not-the-key", host="127.0.0.1", port=port, retries=0)
-    with pytest.raises(customerio.CustomerIOException, match="^401"):
+    with pytest.raises(customerio.CustomerIOException, match=r"^401"):
         wrong.identify("py-person", plan="free")
 
     node_answers = {answer["call"]: answer for answer in run_node(edge, tls_files[0])}

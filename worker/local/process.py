@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from worker import web
 from worker.config.settings import env_name
@@ -63,7 +63,7 @@ class WorkerProcess:
     def returncode(self) -> int | None:
         return None if self.process is None else self.process.poll()
 
-    def start(self) -> WorkerProcess:
+    def start(self) -> Self:
         if self.log_path is None:
             prefix = f"trackbridge-{self.command}-"
             handle = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)  # noqa: SIM115
@@ -172,6 +172,16 @@ class EdgeProcess(WorkerProcess):
     command = "edge"
     port_setting = "edge_port"
     default_port = 8080
+
+    def serving_soon(self, timeout: float = 30.0) -> bool:
+        """True once /healthz answers (it serves before Kafka answers); False if it exits first
+        or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.returncode is None:
+            if self.healthy():
+                return True
+            time.sleep(0.1)
+        return False
 
     def __init__(
         self, environ: Mapping[str, str], *, args: Sequence[str] = (), log_path: Path | None = None

@@ -40,6 +40,8 @@ def test_rules_file_has_the_expected_alerts() -> None:
         "TrackbridgeEndToEndLatencyHigh",
         "TrackbridgeDown",
         "TrackbridgeCommitStalled",
+        "TrackbridgeEdgeErrorRatioHigh",
+        "TrackbridgeEdgeProduceLatencyHigh",
     }
 
 

@@ -197,7 +197,7 @@ _AUTH = "Basic " + base64.b64encode(b"site_prod_1:key_prod_secret").decode()
 # Through the edge each round: accepted calls (v1 and v2) and refused ones (401, 404, 400).
 EDGE_ROUND = [
     ("PUT", "/api/v1/customers/live-1", b'{"plan": "pro"}', _AUTH),
-    ("POST", "/api/v2/entity", b'{"type":"person","identifiers":{"id":"2"},"action":"event","name":"x"}', _AUTH),
+    ("POST", "/api/v2/entity", b'{"type":"person","identifiers":{"id":"2"},"action":"page","name":"/"}', _AUTH),  # noqa: E501
     ("PUT", "/api/v1/customers/live-1", b"{}", None),
     ("GET", "/api/v1/nothing", None, _AUTH),
     ("PUT", "/api/v1/customers/live-1", b"{not json", _AUTH),

@@ -82,7 +82,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     edge_tls_certfile: str | None = None
     edge_tls_keyfile: str | None = None
     edge_produce_timeout: Annotated[float, Positive] = 5.0
-    edge_linger_ms: Annotated[int, msgspec.Meta(ge=0)] = 5
+    edge_linger_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
     edge_batch_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 512 * 1024
 
     def topic(self, name: str) -> str:
@@ -315,7 +315,8 @@ FIELDS: Final[Mapping[str, Field]] = {
     ),
     "edge_linger_ms": Field(
         Group.EDGE,
-        "How long the edge's producer waits to fill a batch (ms); adds at most this to a request.",
+        "How long the edge's producer waits to fill a batch (ms); adds at most this to a request. "
+        "0: under load, a batch is what arrives while the previous one is in flight.",
     ),
     "edge_batch_bytes": Field(
         Group.EDGE,

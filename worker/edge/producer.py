@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from typing import Any, Final
 
 from worker.config.settings import Settings
@@ -25,6 +26,8 @@ from worker.edge.metrics import EdgeMetrics
 logger = logging.getLogger("trackbridge.edge")
 
 PROBE_INTERVAL_S: Final = 1.0
+SWEEP_INTERVAL_S: Final = 0.05
+"""How often overdue acknowledgements are given up on (the produce timeout's resolution)."""
 CONNECT_RETRY_FIRST_S: Final = 1.0
 CONNECT_RETRY_MAX_S: Final = 30.0
 # Largest envelope the producer sends: the edge's body cap plus the envelope's own fields.
@@ -45,6 +48,9 @@ class EnvelopeProducer:
         self._producer: Any = None
         self._failed_at: float | None = None
         self._probing = False
+        # (deadline, acknowledgement) in send order: with one timeout for all, also deadline order.
+        self._waiting: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self._sweeper: asyncio.Task[None] | None = None
         metrics.producer_ready = self.ready
 
     def ready(self) -> bool:
@@ -89,6 +95,7 @@ class EnvelopeProducer:
                 )
             else:
                 self._producer = producer
+                self._sweeper = asyncio.create_task(self._sweep())
                 topics = await producer.client.fetch_all_metadata()
                 if self.topic not in topics.topics():
                     logger.warning(
@@ -117,13 +124,18 @@ class EnvelopeProducer:
             self._probing = probe = True
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.settings.edge_produce_timeout):
-                acknowledged = await producer.send(self.topic, value, key=key)
-                await acknowledged
-        except Exception as error:  # TimeoutError, KafkaError: the outside world failing
-            self.metrics.produce_seconds.observe(time.perf_counter() - started)
-            self._fail(error)
-            raise Unavailable(f"Kafka did not acknowledge the envelope: {type(error).__name__}") from None
+            # Bounded by aiokafka's request timeout (= the produce timeout) while it waits for
+            # metadata or buffer space; the acknowledgement by `_sweep`.
+            acknowledged = await producer.send(self.topic, value, key=key)
+            self._waiting.append((time.monotonic() + self.settings.edge_produce_timeout, acknowledged))
+            await acknowledged
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the handler itself is being cancelled
+            self._given_up(started, TimeoutError())
+        except Exception as error:  # KafkaError: the outside world failing
+            self._given_up(started, error)
         finally:
             if probe:
                 self._probing = False
@@ -132,6 +144,23 @@ class EnvelopeProducer:
         if self._failed_at is not None:
             self._failed_at = None
             logger.info("Kafka acknowledges envelopes again", extra={"event": "kafka_recovered"})
+
+    def _given_up(self, started: float, error: BaseException) -> None:
+        self.metrics.produce_seconds.observe(time.perf_counter() - started)
+        self._fail(error)
+        raise Unavailable(f"Kafka did not acknowledge the envelope: {type(error).__name__}") from None
+
+    async def _sweep(self) -> None:
+        """Give up on acknowledgements past their deadline: cancelling one wakes its request,
+        which answers 503 (aiokafka skips futures already done when the batch completes)."""
+        waiting = self._waiting
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            now = time.monotonic()
+            while waiting and (waiting[0][1].done() or waiting[0][0] <= now):
+                _, acknowledged = waiting.popleft()
+                if not acknowledged.done():
+                    acknowledged.cancel()
 
     def _fail(self, error: BaseException) -> None:
         if self._failed_at is None:
@@ -147,3 +176,7 @@ class EnvelopeProducer:
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup lock run test lint bench demo clean
+.PHONY: help setup lock run test lint bench demo clean npm
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -36,7 +36,7 @@ lock: setup ## Regenerate the pinned lock files
 	$(PIP_COMPILE) --only-build-deps --build-deps-for wheel --constraint requirements-dev.lock \
 		--output-file requirements-build.lock pyproject.toml
 
-run: setup ## Run the worker on an embedded broker with examples/sources.toml
+run: setup ## Run the worker and the Track API edge (port 8080) on an embedded broker with examples/sources.toml
 	$(BIN)/trackbridge run --sources examples/sources.toml
 
 test: setup ## Run the whole test suite
@@ -53,8 +53,20 @@ bench: setup ## Print mapping-core and worker throughput/latency figures
 demo: setup ## Start the embedded broker, send the examples, print each topic's records
 	$(BIN)/trackbridge demo --sources examples/sources.toml --input examples/envelopes.jsonl
 
+# The official Customer.io Node client, which tests/edge drives against the edge: pinned in
+# tests/edge/node/package-lock.json and installed with `npm ci` by `make setup` and `make test`.
+NODE_DIR := tests/edge/node
+NPM_STAMP := $(NODE_DIR)/node_modules/.installed
+$(NPM_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+npm: $(NPM_STAMP) ## Install the Node test client (tests/edge/node) from its lock file
+setup: $(NPM_STAMP)
+test: $(NPM_STAMP)
+
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info $(NODE_DIR)/node_modules
 
 # The image, built with podman from an offline Debian base (deploy/image.py): no Docker engine and
 # no container registry needed. image-tools installs what it takes from Debian's packages.

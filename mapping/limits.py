@@ -29,6 +29,7 @@ import msgspec
 
 from mapping.reasons import Reason
 from mapping.results import Problem
+from mapping.routes import Endpoint
 
 ID_BYTES = 150
 ATTRIBUTE_NAME_BYTES = 150
@@ -40,11 +41,25 @@ EVENT_DATA_BYTES = 100_000
 ENTITY_BYTES = 32_768
 BATCH_BYTES = 512_000
 
+REQUEST_BYTES: dict[Endpoint, int] = {Endpoint.V2_ENTITY: ENTITY_BYTES, Endpoint.V2_BATCH: BATCH_BYTES}
+"""The endpoints whose whole request body has a size limit (spec §12), and that limit."""
+
 EXPANSION = 5
 """Upper bound of compact size / raw JSON length for any decoded value (see the module docstring)."""
 
 _ENCODER = msgspec.json.Encoder()
 _SMALL = frozenset({type(None), bool, float})  # at most 24 bytes: never over any limit here
+
+
+def request_size_over(endpoint: Endpoint, raw_length: int, body: Any) -> int | None:
+    """The compact size of a request body (decoded as `body` from `raw_length` bytes of JSON) when
+    it is over its endpoint's limit (`REQUEST_BYTES`), else None; measured as the worker measures
+    it, so an HTTP edge refuses exactly the bodies the worker would reject as too large."""
+    limit = REQUEST_BYTES.get(endpoint)
+    if limit is None or raw_length * EXPANSION <= limit:
+        return None
+    size = json_size(body)
+    return size if size > limit else None
 
 
 def string_size(text: str) -> int:

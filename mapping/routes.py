@@ -56,6 +56,10 @@ ROUTE_SKIPS = types.MappingProxyType(
 )
 """Endpoints skipped on their route alone, before authentication (spec §11)."""
 
+OPEN_ENDPOINTS = frozenset({Endpoint.V1_METRICS, Endpoint.V1_PUSH_EVENTS, Endpoint.V1_UNSUBSCRIBE})
+"""Endpoints Customer.io serves without credentials (spec §2 [DOC]): an HTTP edge must not refuse
+them for their `Authorization` header; the worker then applies spec §2 as for any other call."""
+
 # spec §4 and §5: method, path template ("{}" is a parameter segment), endpoint.
 _TABLE = (
     ("PUT", "/api/v1/customers/{}", Endpoint.V1_IDENTIFY),
@@ -78,6 +82,10 @@ _TABLE = (
     ("POST", "/api/v2/entity", Endpoint.V2_ENTITY),
     ("POST", "/api/v2/batch", Endpoint.V2_BATCH),
 )
+
+
+METHODS: tuple[str, ...] = tuple(sorted({method for method, _, _ in _TABLE}))
+"""Every method some endpoint takes."""
 
 
 class Route(msgspec.Struct, frozen=True, gc=False):
@@ -207,3 +215,12 @@ def _method_endpoint(methods: dict[str, Endpoint], method: str) -> Endpoint | No
     """The endpoint `method` selects, compared case-insensitively (HTTP methods are ASCII tokens;
     a non-ASCII method could upper-case into one)."""
     return methods.get(method) or (methods.get(method.upper()) if method.isascii() else None)
+
+
+def allowed_methods(path: str) -> tuple[str, ...]:
+    """The methods (upper case, sorted) that name an endpoint at `path`; empty for an unknown path.
+
+    What an HTTP server needs to tell "no such path" (404) from "not with this method" (405, with
+    an `Allow` header) using the same table as `match_route`.
+    """
+    return tuple(method for method in METHODS if match_route(method, path) is not None)

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from worker.config.settings import Settings
-from worker.local.process import WorkerProcess
+from worker.local.process import EdgeProcess, WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "mapping" / "vectors"
@@ -274,6 +274,29 @@ def settings_for(bootstrap: str, topic_prefix: str, sources: Path) -> Settings:
         }
     )
     return embedded(settings, explicit, bootstrap)
+
+
+def start_edge(
+    settings: Settings, log: Path, *, wait: bool = True, tls: tuple[Path, Path] | None = None, **environ: str
+) -> EdgeProcess:
+    """A `trackbridge edge` subprocess for `settings` on a free loopback port (HTTPS with `tls`, a
+    (certificate, key) pair), logging to `log`; with `wait`, returned once /readyz answers. The
+    caller stops it."""
+    from worker.config.settings import to_environ
+    from worker.local.embedded import free_port
+
+    changes: dict[str, Any] = {"edge_port": free_port(), "edge_host": "127.0.0.1"}
+    if tls is not None:
+        changes.update(edge_tls_certfile=str(tls[0]), edge_tls_keyfile=str(tls[1]))
+    edge = EdgeProcess({**to_environ(with_settings(settings, **changes)), **environ}, log_path=log)
+    edge.start()
+    if wait:
+        try:
+            edge.wait_ready(60)
+        except BaseException:
+            edge.stop(timeout=30)
+            raise
+    return edge
 
 
 def start_worker(settings: Settings, log: Path, *, wait: bool = True, **environ: str) -> WorkerProcess:

@@ -17,6 +17,8 @@ from worker import metrics
 from worker.cli import exits
 from worker.cli.main import build_parser
 from worker.config import settings
+from worker.edge import answers
+from worker.edge import metrics as edge_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -64,6 +66,18 @@ def test_reason_table_lists_every_code_with_its_kind() -> None:
 
 def test_metric_table_lists_every_metric() -> None:
     assert _table_first_cells(REFERENCE, "## Metrics") == [d.name for d in metrics.DEFINITIONS]
+
+
+def test_edge_metric_table_lists_every_edge_metric() -> None:
+    assert _table_first_cells(REFERENCE, "### Edge metrics") == [d.name for d in edge_metrics.DEFINITIONS]
+
+
+def test_edge_status_table_lists_every_refusal_with_its_status() -> None:
+    section = _section(REFERENCE, "### Edge answers")
+    rows = re.findall(r"^\| `(\d{3})` \| `([a-z_]+)` \|", section, re.M)
+    assert {reason: int(status) for status, reason in rows} == {
+        refusal.value: refusal.status for refusal in answers.Refusal
+    }
 
 
 def test_settings_table_lists_every_setting_in_order() -> None:

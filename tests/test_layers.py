@@ -1,7 +1,8 @@
 """The layout's one rule: imports only go down (README, "Where things live").
 
 mapping <- topics <- worker.config <- worker (records, routing, metrics, web, topology)
-<- worker.runtime <- worker.cli; worker.local is tooling that production code never imports.
+<- worker.runtime, worker.edge <- worker.cli; worker.local is tooling that production code never
+imports. The edge and the worker's runtime are two programs side by side: neither imports the other.
 """
 
 from __future__ import annotations
@@ -47,20 +48,28 @@ RULES = [
             "worker.web",
             "worker.topology",
             "worker.runtime",
+            "worker.edge",
             "worker.cli",
             "worker.local",
         ),
     ),
-    ("worker.records", ("worker.runtime", "worker.cli", "worker.local")),
-    ("worker.routing", ("worker.runtime", "worker.cli", "worker.local")),
-    ("worker.metrics", ("worker.runtime", "worker.cli", "worker.local")),
-    ("worker.web", ("worker.runtime", "worker.cli", "worker.local")),
-    ("worker.topology", ("worker.runtime", "worker.cli", "worker.local")),
-    ("worker.redrive", ("worker.routing", "worker.runtime", "worker.cli", "worker.local")),
-    ("worker.clients", ("worker.records", "worker.routing", "worker.runtime", "worker.cli", "worker.local")),
-    ("worker.sealing", ("worker.config", "worker.records", "worker.routing", "worker.runtime", "worker.cli")),
-    ("worker.runtime", ("worker.cli", "worker.local")),
-    ("worker.local", ("worker.cli", "worker.runtime")),
+    ("worker.records", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    ("worker.routing", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    ("worker.metrics", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    ("worker.web", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    ("worker.topology", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    ("worker.redrive", ("worker.routing", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    (
+        "worker.clients",
+        ("worker.records", "worker.routing", "worker.runtime", "worker.edge", "worker.cli", "worker.local"),
+    ),
+    (
+        "worker.sealing",
+        ("worker.config", "worker.records", "worker.routing", "worker.runtime", "worker.edge", "worker.cli"),
+    ),
+    ("worker.runtime", ("worker.cli", "worker.local", "worker.edge")),
+    ("worker.edge", ("topics", "worker.cli", "worker.local", "worker.runtime")),
+    ("worker.local", ("worker.cli", "worker.runtime", "worker.edge")),
 ]
 
 

@@ -14,13 +14,14 @@ what the metrics need, including the accounting identity
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from hashlib import sha256
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 import msgspec
 
+from mapping.credentials import parse_authorization
 from mapping.pipelines import CALL_TYPES
 from mapping.reasons import Kind, Reason
 from mapping.results import Credentials, Output, Problem, Translation
@@ -91,6 +92,80 @@ class Routed(msgspec.Struct, gc=False):
         return sum(self.skipped.values())
 
 
+_T = TypeVar("_T")
+_K = TypeVar("_K")
+
+
+class Authenticator(Generic[_T]):
+    """Track credentials -> the source they name (spec §2 step 4), for the worker and the edge.
+
+    Built from (site id, `api_key_sha256`, value) per source; `lookup` hashes the key and compares
+    digests in constant time, and caches successful lookups (at most `cache_size`). The value is
+    whatever its user needs per source (the router's compiled routes, the edge's source name).
+    Not thread-safe (it owns the caches).
+    """
+
+    def __init__(
+        self, entries: Iterable[tuple[str, str, _T]], *, cache_size: int = DEFAULT_CACHE_SIZE
+    ) -> None:
+        if cache_size < 1:
+            raise ValueError("cache_size must be at least 1")
+        self.cache_size = cache_size
+        self._by_site: dict[str, list[tuple[bytes, _T]]] = {}
+        for site_id, api_key_sha256, value in entries:
+            self._by_site.setdefault(site_id, []).append((bytes.fromhex(api_key_sha256), value))
+        self.cache: dict[Credentials, _T] = {}
+        """Successful lookups (read it directly on a hot path: `cache.get(credentials)`)."""
+        self._headers: dict[str, _T] = {}
+
+    def lookup(self, credentials: Credentials) -> _T | Problem:
+        """The value of the source these credentials name, or the `unauthorized` Problem saying
+        why there is none (never quoting the API key)."""
+        found = self.cache.get(credentials)
+        if found is not None:
+            return found
+        # Hash even for an unknown site id, so both failures cost the same.
+        digest = sha256(credentials.api_key.encode("utf-8", "surrogatepass")).digest()
+        candidates = self._by_site.get(credentials.site_id)
+        if candidates is None:
+            return Problem(Reason.UNAUTHORIZED, f"unknown site id {_shorten(credentials.site_id)}")
+        match = None
+        for key_digest, value in candidates:  # no early exit: every candidate is compared
+            if hmac.compare_digest(digest, key_digest):
+                match = value
+        if match is None:
+            return Problem(
+                Reason.UNAUTHORIZED, f"the API key does not match site id {_shorten(credentials.site_id)}"
+            )
+        # The cache is keyed by the plaintext credentials. A lookup compares strings only after
+        # their (per-process randomised) hashes matched, so it leaks nothing a guess could use.
+        _remember(self.cache, credentials, match, self.cache_size)
+        return match
+
+    def from_header(self, header: str | None) -> _T | Problem:
+        """The value of the source an `Authorization` header names (spec §2 steps 1-4), or the
+        `unauthorized` Problem saying why not. Headers that matched are cached as they are."""
+        if header is not None:
+            found = self._headers.get(header)
+            if found is not None:
+                return found
+        credentials = parse_authorization(header)
+        if isinstance(credentials, Problem):
+            return credentials
+        match = self.lookup(credentials)
+        if isinstance(match, Problem):
+            return match
+        assert header is not None  # parse_authorization refuses a missing header
+        _remember(self._headers, header, match, self.cache_size)
+        return match
+
+
+def _remember(cache: dict[_K, _T], key: _K, value: _T, size: int) -> None:
+    if len(cache) >= size:
+        del cache[next(iter(cache))]
+    cache[key] = value
+
+
 class _Route:
     """A destination as the hot path needs it: topic, filters, and prebuilt count keys."""
 
@@ -134,11 +209,10 @@ class _Route:
 
 
 class _Source:
-    __slots__ = ("header", "key_digest", "name", "routes")
+    __slots__ = ("header", "name", "routes")
 
     def __init__(self, source: Source, routes: tuple[_Route, ...]) -> None:
         self.name = source.name
-        self.key_digest = bytes.fromhex(source.api_key_sha256)
         self.routes = routes
         self.header: Header = (HEADER_SOURCE, source.name.encode())
 
@@ -190,11 +264,18 @@ class Router:
         """Seals what dead letters may not keep in the clear (worker/sealing.py); None: redact only."""
         self.cache_size = cache_size
         routes = {name: _Route(name, destination) for name, destination in config.destinations.items()}
-        self._by_site: dict[str, list[_Source]] = {}
-        for source in config.sources:
-            compiled = _Source(source, tuple(routes[name] for name in source.destinations))
-            self._by_site.setdefault(source.site_id, []).append(compiled)
-        self._cache: dict[Credentials, _Source] = {}
+        self._auth: Authenticator[_Source] = Authenticator(
+            (
+                (
+                    source.site_id,
+                    source.api_key_sha256,
+                    _Source(source, tuple(routes[n] for n in source.destinations)),
+                )
+                for source in config.sources
+            ),
+            cache_size=cache_size,
+        )
+        self._cache = self._auth.cache
         self._dead_letter_topic = config.dead_letter_topic
         self._skip_topic = config.skip_topic
         self.topics: frozenset[str] = frozenset(
@@ -225,9 +306,9 @@ class Router:
         else:
             source = self._cache.get(credentials)
             if source is None:
-                found = self._authenticate(credentials)
-                if isinstance(found, str):
-                    return self._unauthorized(raw, translation, found, redrives)
+                found = self._auth.lookup(credentials)
+                if isinstance(found, Problem):
+                    return self._unauthorized(raw, translation, found.detail, redrives)
                 source = found
 
         request_id = translation.request_id
@@ -282,26 +363,6 @@ class Router:
             outputs=outputs,
             filtered=filtered,
         )
-
-    def _authenticate(self, credentials: Credentials) -> _Source | str:
-        """The source these credentials name, or why there is none (spec §2 step 4)."""
-        # Hash even for an unknown site id, so both failures cost the same.
-        digest = sha256(credentials.api_key.encode("utf-8", "surrogatepass")).digest()
-        candidates = self._by_site.get(credentials.site_id)
-        if candidates is None:
-            return f"unknown site id {_shorten(credentials.site_id)}"
-        match = None
-        for candidate in candidates:  # no early exit: every candidate is compared
-            if hmac.compare_digest(digest, candidate.key_digest):
-                match = candidate
-        if match is None:
-            return f"the API key does not match site id {_shorten(credentials.site_id)}"
-        # The cache is keyed by the plaintext credentials. A lookup compares strings only after
-        # their (per-process randomised) hashes matched, so it leaks nothing a guess could use.
-        if len(self._cache) >= self.cache_size:
-            del self._cache[next(iter(self._cache))]
-        self._cache[credentials] = match
-        return match
 
     def _unauthorized(self, raw: bytes, translation: Translation, detail: str, redrives: int) -> Routed:
         """spec §2 step 5: the whole call is one `unauthorized` dead letter; nothing is routed."""

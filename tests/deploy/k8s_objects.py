@@ -34,9 +34,25 @@ def render(kubectl: str, directory: Path) -> Objects:
     return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
 
 
-def one(objects: Objects, kind: str, name_prefix: str = "") -> dict[str, Any]:
-    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].startswith(name_prefix)]
-    assert len(found) == 1, f"expected one {kind} named {name_prefix}*, found {len(found)}"
+COMPONENT = "app.kubernetes.io/component"
+WORKER, EDGE = "worker", "edge"
+
+
+def component_of(obj: dict[str, Any]) -> str:
+    """The object's component label; objects without one (rules, KEDA, ConfigMaps) are the worker's."""
+    label: str = obj["metadata"].get("labels", {}).get(COMPONENT, WORKER)
+    return label
+
+
+def one(objects: Objects, kind: str, name_prefix: str = "", component: str = WORKER) -> dict[str, Any]:
+    found = [
+        o
+        for o in objects
+        if o["kind"] == kind
+        and o["metadata"]["name"].startswith(name_prefix)
+        and component_of(o) == component
+    ]
+    assert len(found) == 1, f"expected one {kind} named {name_prefix}* ({component}), found {len(found)}"
     return found[0]
 
 
@@ -44,18 +60,20 @@ def every(objects: Objects, kind: str) -> list[dict[str, Any]]:
     return [o for o in objects if o["kind"] == kind]
 
 
-def container(objects: Objects) -> dict[str, Any]:
-    """The worker's container (the Deployment has exactly one)."""
-    containers = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
-    assert [c["name"] for c in containers] == ["trackbridge"]
+def container(objects: Objects, component: str = WORKER) -> dict[str, Any]:
+    """The worker's (or the edge's) container: its Deployment has exactly one."""
+    containers = one(objects, "Deployment", component=component)["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == [
+        "trackbridge" if component == WORKER else f"trackbridge-{component}"
+    ]
     found: dict[str, Any] = containers[0]
     return found
 
 
-def environment(objects: Objects) -> dict[str, str]:
-    """The worker's TRACKBRIDGE_* variables from its ConfigMap(s)."""
+def environment(objects: Objects, component: str = WORKER) -> dict[str, str]:
+    """The worker's (or the edge's) TRACKBRIDGE_* variables from its ConfigMap(s)."""
     env: dict[str, str] = {}
-    for source in container(objects).get("envFrom", []):
+    for source in container(objects, component).get("envFrom", []):
         name = source["configMapRef"]["name"]
         env.update(next(o for o in every(objects, "ConfigMap") if o["metadata"]["name"] == name)["data"])
     return env

@@ -7,9 +7,11 @@ What this module adds is the deploy side's view of it: the series names Promethe
 
 from __future__ import annotations
 
+from worker.edge.metrics import DEFINITIONS as EDGE_DEFINITIONS
 from worker.metrics import DEFINITIONS, Definition
 
-METRICS: tuple[Definition, ...] = DEFINITIONS
+METRICS: tuple[Definition, ...] = DEFINITIONS + EDGE_DEFINITIONS
+"""The worker's metrics, then the edge's (worker/edge/metrics.py)."""
 
 # Labels Prometheus adds to every scraped series (target labels; `pod`, `namespace`, ... when the
 # Prometheus operator discovers the target) and the bucket label of histogram series.
@@ -17,6 +19,8 @@ TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "service", "co
 
 # The job name the rules and the dashboard expect in `up{job=...}` (see deploy/prometheus/rules.yaml).
 JOB = "trackbridge"
+# The edge's scrape job (deploy/k8s/base/edge-servicemonitor.yaml); the rules never select `up` by it.
+EDGE_JOB = "trackbridge-edge"
 
 
 def exposed_series(metric: Definition) -> dict[str, frozenset[str]]:

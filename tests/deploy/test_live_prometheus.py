@@ -1,11 +1,13 @@
 """A real Prometheus scrapes a real worker under traffic, then runs every rule and every dashboard
 query against it.
 
-`scrape_target` starts `trackbridge worker` on the session's embedded broker, with the spec's test
-sources (plus one destination filter) and a thread producing every spec vector -- mapped calls,
-batches with bad items, rejects, skips -- twice a second for as long as the module runs, so rate()
-windows always have samples. `run_prometheus` starts Prometheus scraping the worker's web port as
-job "trackbridge" with deploy/prometheus/rules.yaml loaded; the tests then query it over its HTTP
+`scrape_target` starts `trackbridge worker` and `trackbridge edge` on the session's embedded
+broker, with the spec's test sources (plus one destination filter) and a thread producing every
+spec vector -- mapped calls, batches with bad items, rejects, skips -- twice a second for as long
+as the module runs, and sending Track API requests (accepted and refused) through the edge, so
+rate() windows always have samples. `run_prometheus` starts Prometheus scraping the worker's web
+port as job "trackbridge" and the edge as job "trackbridge-edge", with
+deploy/prometheus/rules.yaml loaded; the tests then query it over its HTTP
 API: every rule loads, evaluates and parses as a query, every recording rule records series, and
 every dashboard query returns at least one non-NaN sample. No panel is exempt.
 
@@ -16,6 +18,8 @@ evaluates every second, so the whole module takes a few seconds past the worker'
 from __future__ import annotations
 
 import asyncio
+import base64
+import http.client
 import json
 import math
 import os
@@ -35,7 +39,7 @@ from typing import Any
 
 import pytest
 import yaml
-from metric_names import JOB
+from metric_names import EDGE_JOB, JOB
 from promql_refs import DASHBOARD, RULES, dashboard_targets, grafana_expr, load_rules
 
 from tests.kafka_helpers import (
@@ -43,6 +47,7 @@ from tests.kafka_helpers import (
     produce_records,
     settings_for,
     sources_toml,
+    start_edge,
     start_worker,
     vector_cases,
     vector_value,
@@ -117,13 +122,15 @@ def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 @contextmanager
 def run_prometheus(
-    binary: str, target: str, rule_files: list[Path], workdir: Path
+    binary: str, targets: dict[str, str], rule_files: list[Path], workdir: Path
 ) -> Iterator[PrometheusServer]:
-    """Prometheus scraping `target` (host:port, path /metrics) as job "trackbridge", on loopback."""
+    """Prometheus scraping each job's target (host:port, path /metrics), on loopback."""
     config = {
         "global": {"scrape_interval": INTERVAL, "scrape_timeout": INTERVAL, "evaluation_interval": INTERVAL},
         "rule_files": [str(path) for path in rule_files],
-        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in targets.items()
+        ],
     }
     config_file = workdir / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config))
@@ -186,17 +193,41 @@ def mixed_round() -> list[bytes]:
     return values
 
 
-class Traffic:
-    """Produces `mixed_round()` to the worker's input topic every ROUND_EVERY_S, in a thread."""
+_AUTH = "Basic " + base64.b64encode(b"site_prod_1:key_prod_secret").decode()
+# Through the edge each round: accepted calls (v1 and v2) and refused ones (401, 404, 400).
+EDGE_ROUND = [
+    ("PUT", "/api/v1/customers/live-1", b'{"plan": "pro"}', _AUTH),
+    ("POST", "/api/v2/entity", b'{"type":"person","identifiers":{"id":"2"},"action":"page","name":"/"}', _AUTH),  # noqa: E501
+    ("PUT", "/api/v1/customers/live-1", b"{}", None),
+    ("GET", "/api/v1/nothing", None, _AUTH),
+    ("PUT", "/api/v1/customers/live-1", b"{not json", _AUTH),
+]  # fmt: skip
 
-    def __init__(self, settings: Settings) -> None:
+
+def edge_round(port: int) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        for method, path, body, auth in EDGE_ROUND:
+            connection.request(method, path, body, {"Authorization": auth} if auth else {})
+            connection.getresponse().read()
+    finally:
+        connection.close()
+
+
+class Traffic:
+    """Produces `mixed_round()` to the worker's input topic every ROUND_EVERY_S, and sends
+    `EDGE_ROUND` through the edge, in a thread."""
+
+    def __init__(self, settings: Settings, edge_port: int) -> None:
         self.settings = settings
+        self.edge_port = edge_port
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._error: BaseException | None = None
 
     def send_round(self) -> None:
         produce_records(self.settings, self.settings.raw_topic, mixed_round())
+        edge_round(self.edge_port)
 
     def _run(self) -> None:
         try:
@@ -218,9 +249,11 @@ class Traffic:
 
 
 @pytest.fixture(scope="module")
-def scrape_target(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """host:port of a real `trackbridge worker` on the embedded broker, busy with mixed traffic
-    for as long as the module runs."""
+def scrape_targets(
+    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """host:port of a real `trackbridge worker` and `trackbridge edge` on the embedded broker, by
+    scrape job, busy with mixed traffic for as long as the module runs."""
     workdir = tmp_path_factory.mktemp("live-worker")
     config = json.loads(TEST_CONFIG.read_text())
     destination, types = _FILTERED_DESTINATION
@@ -230,26 +263,30 @@ def scrape_target(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFacto
     settings = settings_for(broker.bootstrap, f"live-{os.getpid()}.", sources)
     asyncio.run(topology.create_topics(settings, topology.catalog(settings, load_sources(sources))))
     worker = start_worker(settings, workdir / "worker.log")
+    edge = start_edge(settings, workdir / "edge.log")
     try:
-        with Traffic(settings):
-            yield f"127.0.0.1:{worker.web_port}"
+        with Traffic(settings, edge.web_port):
+            yield {JOB: f"127.0.0.1:{worker.web_port}", EDGE_JOB: f"127.0.0.1:{edge.web_port}"}
     finally:
+        edge.stop(timeout=30)
         worker.stop(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def prometheus(
-    prometheus_binary: str, scrape_target: str, tmp_path_factory: pytest.TempPathFactory
+    prometheus_binary: str, scrape_targets: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrometheusServer]:
     workdir = tmp_path_factory.mktemp("prometheus")
-    with run_prometheus(prometheus_binary, scrape_target, [RULES], workdir) as server:
+    with run_prometheus(prometheus_binary, scrape_targets, [RULES], workdir) as server:
 
         def scraped_and_evaluated() -> bool:
-            up = server.query(f'up{{job="{JOB}"}} == 1')
+            up = server.query("up == 1")
             rules = server.rules()
-            return bool(up) and all(rule.get("lastEvaluation", "").startswith("2") for rule in rules)
+            return len(up) == len(scrape_targets) and all(
+                rule.get("lastEvaluation", "").startswith("2") for rule in rules
+            )
 
-        _wait(scraped_and_evaluated, DATA_TIMEOUT_S, f"a scrape of {scrape_target} and a rule evaluation")
+        _wait(scraped_and_evaluated, DATA_TIMEOUT_S, f"a scrape of {scrape_targets} and a rule evaluation")
         yield server
 
 
@@ -273,11 +310,13 @@ def _until_all_have_data(server: PrometheusServer, exprs: dict[str, str]) -> dic
         time.sleep(0.5)
 
 
-def test_the_target_is_scraped_as_job_trackbridge(prometheus: PrometheusServer, scrape_target: str) -> None:
+def test_the_worker_is_scraped_as_job_trackbridge_and_the_edge_as_trackbridge_edge(
+    prometheus: PrometheusServer, scrape_targets: dict[str, str]
+) -> None:
     targets = prometheus.targets()
-    assert [(t["labels"]["job"], t["labels"]["instance"], t["health"]) for t in targets] == [
-        (JOB, scrape_target, "up")
-    ]
+    assert sorted((t["labels"]["job"], t["labels"]["instance"], t["health"]) for t in targets) == sorted(
+        (job, target, "up") for job, target in scrape_targets.items()
+    )
 
 
 def test_every_rule_loads_and_evaluates_without_error(prometheus: PrometheusServer) -> None:

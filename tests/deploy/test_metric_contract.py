@@ -14,6 +14,8 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mapping.reasons import Reason
+from worker.edge.answers import Refusal
+from worker.edge.metrics import EdgeMetrics
 from worker.metrics import Metrics, Tally
 from worker.routing import Routed
 
@@ -49,8 +51,18 @@ def _busy_metrics() -> Metrics:
     return metrics
 
 
-def test_the_worker_exposes_exactly_the_series_the_deploy_artifacts_are_checked_against() -> None:
+def _busy_edge_metrics() -> EdgeMetrics:
+    metrics = EdgeMetrics()
+    metrics.answered("v1.identify", 200)
+    metrics.refuse(Refusal.UNAUTHORIZED)
+    metrics.request_seconds.observe(0.01)
+    metrics.produce_seconds.observe(0.01)
+    return metrics
+
+
+def test_worker_and_edge_expose_exactly_the_series_the_deploy_artifacts_are_checked_against() -> None:
     text = generate_latest(_busy_metrics().registry).decode()
+    text += generate_latest(_busy_edge_metrics().registry).decode()
     exposed: dict[str, frozenset[str]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

@@ -45,6 +45,9 @@ def test_rules_file_has_the_expected_alerts() -> None:
         "TrackbridgeCommitStalled",
         "TrackbridgeBrokerUnreachable",
         "TrackbridgeRebalancing",
+        "TrackbridgeDeadLettersBlocked",
+        "TrackbridgeEdgeErrorRatioHigh",
+        "TrackbridgeEdgeProduceLatencyHigh",
     }
 
 

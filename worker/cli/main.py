@@ -16,12 +16,12 @@ from typing import NoReturn
 
 from topics.catalog import CatalogError
 from topics.provision import ProvisionError
-from worker.cli import console, offline, redrive, serve, topic_commands
+from worker.cli import console, edge, offline, redrive, serve, topic_commands
 from worker.cli.exits import FAILURE, INTERRUPTED, USAGE, CommandError, report
 from worker.config.settings import SettingsError
 from worker.config.sources import SourcesError
 
-COMMAND_MODULES = (serve, console, topic_commands, redrive, offline)
+COMMAND_MODULES = (serve, edge, console, topic_commands, redrive, offline)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -19,12 +19,16 @@ CATALOG = (Group.TOPICS, Group.SOURCES, Group.PROVISIONING)
 PROVISION = (Group.CONNECTION, *CATALOG)
 WORKER = (Group.CONNECTION, Group.TOPICS, Group.SOURCES, Group.WORKER, Group.SEALING)
 EMBEDDED = (Group.TOPICS, Group.SOURCES, Group.WORKER, Group.PROVISIONING, Group.SEALING)
+EDGE = (Group.CONNECTION, Group.TOPICS, Group.SOURCES, Group.EDGE)
 EVERYTHING = tuple(Group)
 
 
-def with_settings(parser: argparse.ArgumentParser, groups: Iterable[Group]) -> argparse.ArgumentParser:
-    """Give `parser` the flags of `groups`; every other setting comes from the environment."""
-    add_arguments(parser, groups)
+def with_settings(
+    parser: argparse.ArgumentParser, groups: Iterable[Group], extra: Iterable[str] = ()
+) -> argparse.ArgumentParser:
+    """Give `parser` the flags of `groups` (and of the `extra` settings); every other setting
+    comes from the environment."""
+    add_arguments(parser, groups, extra)
     return parser
 
 
@@ -67,8 +71,8 @@ def unreachable(settings: Settings, error: BaseException) -> CommandError:
     return CommandError(f"the Kafka brokers at {servers} refused: {error}", FAILURE)
 
 
-def require_free_port(host: str, port: int) -> None:
-    """Fail before anything starts when the web port cannot be bound."""
+def require_free_port(host: str, port: int, setting: str = "web_port") -> None:
+    """Fail before anything starts when a port (the `setting` one) cannot be bound."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -77,6 +81,6 @@ def require_free_port(host: str, port: int) -> None:
         except OSError as error:
             raise CommandError(
                 f"cannot serve on {host}:{port} ({error.strerror or error}); set "
-                f"{env_name('web_port')} or --web-port to a free port",
+                f"{env_name(setting)} or --{setting.replace('_', '-')} to a free port",
                 FAILURE,
             ) from None

@@ -113,22 +113,44 @@ def _run(args: argparse.Namespace) -> int:
     sources = options.required_sources(settings)
     topology.catalog(settings, sources)
     options.require_free_port(settings.web_host, settings.web_port)
+    options.require_free_port(settings.edge_host, settings.edge_port, "edge_port")
     if settings.bootstrap_servers:
         _provision(settings, sources)
-        return run_worker(settings, sources)
+        with _edge_beside(settings):
+            return run_worker(settings, sources)
     with _embedded_broker() as broker:
         settings = embedded(settings, explicit, broker.bootstrap)
         _provision(settings, sources)
-        print(
-            f"embedded Kafka broker (in memory) listening on {broker.bootstrap}\n"
-            f"worker health/metrics on http://127.0.0.1:{settings.web_port}{web.READYZ} and {web.METRICS}\n"
-            f"send envelopes: {env_name('bootstrap_servers')}={broker.bootstrap} trackbridge send FILE\n"
-            f"watch a topic:  {env_name('bootstrap_servers')}={broker.bootstrap} trackbridge tail "
-            f"{settings.topic(sources.dead_letter_topic)}\n"
-            "Ctrl-C stops the worker and the broker.",
-            flush=True,
-        )
-        return run_worker(settings, sources)
+        with _edge_beside(settings) as edge:
+            pages = f"http://127.0.0.1:{settings.web_port}{web.READYZ} and {web.METRICS}"
+            print(
+                f"embedded Kafka broker (in memory) listening on {broker.bootstrap}\n"
+                f"worker health/metrics on {pages}\n"
+                f"Track API edge on {edge.url} (log: {edge.log_path}): point a Customer.io client here\n"
+                f"send envelopes: {env_name('bootstrap_servers')}={broker.bootstrap} trackbridge send FILE\n"
+                f"watch a topic:  {env_name('bootstrap_servers')}={broker.bootstrap} trackbridge tail "
+                f"{settings.topic(sources.dead_letter_topic)}\n"
+                "Ctrl-C stops the worker, the edge and the broker.",
+                flush=True,
+            )
+            return run_worker(settings, sources)
+
+
+@contextlib.contextmanager
+def _edge_beside(settings: Settings) -> Iterator[Any]:
+    """`trackbridge edge` as a child process for as long as the worker runs (its JSON log goes to
+    a temporary file); stopped with SIGTERM, after the worker."""
+    from worker.local.process import EdgeProcess, WorkerProcessError
+
+    edge = EdgeProcess(to_environ(settings)).start()
+    try:
+        if not edge.serving_soon():
+            raise CommandError(f"the edge did not start; log: {edge.log_path}", FAILURE)
+        yield edge
+    except WorkerProcessError as error:
+        raise CommandError(str(error), FAILURE) from None
+    finally:
+        edge.stop(timeout=settings.shutdown_timeout + 5)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -84,6 +84,13 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     output_partitions: Annotated[int, AtLeastOne] = 12
     replication_factor: Annotated[int, AtLeastOne] = 3
     sealing_keys: tuple[str, ...] = ()
+    edge_host: str = "0.0.0.0"
+    edge_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8080
+    edge_tls_certfile: str | None = None
+    edge_tls_keyfile: str | None = None
+    edge_produce_timeout: Annotated[float, Positive] = 5.0
+    edge_linger_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
+    edge_batch_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 512 * 1024
 
     def topic(self, name: str) -> str:
         """A topic name as it is on the broker: with `topic_prefix`."""
@@ -136,6 +143,14 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
             return faust.SSLCredentials(context)
         return None
 
+    def edge_ssl_context(self) -> ssl.SSLContext | None:
+        """The edge's server TLS context when `edge_tls_certfile` is set, else None (plain HTTP)."""
+        if not self.edge_tls_certfile:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.edge_tls_certfile, self.edge_tls_keyfile)
+        return context
+
     def broker_url(self) -> str:
         """The bootstrap servers in Faust's URL form (`kafka://h1:9092;h2:9092`)."""
         return "kafka://" + ";".join(self.bootstrap_servers)
@@ -150,6 +165,7 @@ class Group(enum.StrEnum):
     WORKER = "worker"
     PROVISIONING = "provisioning"
     SEALING = "sealing"
+    EDGE = "edge"
 
 
 GROUP_TITLES: Final[Mapping[Group, str]] = {
@@ -159,6 +175,7 @@ GROUP_TITLES: Final[Mapping[Group, str]] = {
     Group.WORKER: "worker",
     Group.PROVISIONING: "topic provisioning",
     Group.SEALING: "dead-letter sealing",
+    Group.EDGE: "Track API edge",
 }
 
 
@@ -300,7 +317,40 @@ FIELDS: Final[Mapping[str, Field]] = {
         "-base64 32`); the first seals, all unseal. Empty: dead letters are redacted and cannot be "
         "redriven with their credentials. A secret: set it from a Kubernetes Secret.",
     ),
+    "edge_host": Field(
+        Group.EDGE,
+        "Address the Track API edge binds.",
+    ),
+    "edge_port": Field(
+        Group.EDGE,
+        "Port of the Track API edge: the Track API paths, /healthz, /readyz and /metrics.",
+    ),
+    "edge_tls_certfile": Field(
+        Group.EDGE,
+        "Server certificate chain (PEM) for the edge to serve HTTPS; unset: plain HTTP "
+        "(usually an ingress terminates TLS).",
+    ),
+    "edge_tls_keyfile": Field(
+        Group.EDGE,
+        "Private key (PEM) of the edge's certificate (when not inside the certificate file).",
+    ),
+    "edge_produce_timeout": Field(
+        Group.EDGE,
+        "Seconds the edge waits for the broker to acknowledge an envelope before it answers 503.",
+    ),
+    "edge_linger_ms": Field(
+        Group.EDGE,
+        "How long the edge's producer waits to fill a batch (ms); adds at most this to a request. "
+        "0: under load, a batch is what arrives while the previous one is in flight.",
+    ),
+    "edge_batch_bytes": Field(
+        Group.EDGE,
+        "Most bytes of envelopes the edge's producer sends to one partition in one request.",
+    ),
 }
+
+EDGE_SHARED: Final = ("log_level", "enable_idempotence", "shutdown_timeout")
+"""Settings of the worker group that `trackbridge edge` uses too (and offers as flags)."""
 
 _FLAG_ONLY_METAVAR: Final = {
     "sources": "FILE",
@@ -318,18 +368,21 @@ def flag_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[Group]) -> None:
-    """Add one flag per setting of `groups`, a titled argument group each; an absent flag leaves
-    the variable or the default in force. Settings of other groups are still read from the
-    environment."""
+def add_arguments(
+    parser: argparse.ArgumentParser, groups: Iterable[Group], extra: Iterable[str] = ()
+) -> None:
+    """Add one flag per setting of `groups` (and per `extra` setting of another group), a titled
+    argument group each; an absent flag leaves the variable or the default in force. Settings of
+    other groups are still read from the environment."""
     wanted = set(groups)
+    extras = set(extra)
     for group in Group:
-        if group not in wanted:
+        fields = [f for f, spec in FIELDS.items() if spec.group is group and (group in wanted or f in extras)]
+        if not fields:
             continue
         section = parser.add_argument_group(f"{GROUP_TITLES[group]} (flags override {ENV_PREFIX}* variables)")
-        for field, (field_group, text) in FIELDS.items():
-            if field_group is not group:
-                continue
+        for field in fields:
+            text = FIELDS[field].help
             help_text = f"{text} [{env_name(field)}]"
             if field == "enable_idempotence":
                 section.add_argument(
@@ -423,7 +476,7 @@ def _check(settings: Settings, origin: Mapping[str, str]) -> None:
         host, sep, port = server.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise SettingsError(f"{where('bootstrap_servers')}: {server!r} is not host:port")
-    for field in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+    for field in ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "edge_tls_certfile", "edge_tls_keyfile"):
         path = getattr(settings, field)
         if path is not None and not Path(path).is_file():
             raise SettingsError(f"{where(field)}: {path!r} is not a readable file")
@@ -453,6 +506,15 @@ def _check(settings: Settings, origin: Mapping[str, str]) -> None:
         raise SettingsError(f"{where('input_topic')}: must not be empty")
     if settings.session_timeout > 90:
         raise SettingsError(f"{where('session_timeout')}: at most 90 seconds (the broker request timeout)")
+    if settings.edge_tls_keyfile and not settings.edge_tls_certfile:
+        raise SettingsError(f"{where('edge_tls_keyfile')}: needs {env_name('edge_tls_certfile')} too")
+    if settings.edge_tls_certfile:
+        try:
+            settings.edge_ssl_context()
+        except (OSError, ssl.SSLError) as error:
+            raise SettingsError(
+                f"{where('edge_tls_certfile')}: cannot load the edge's TLS files: {error}"
+            ) from None
     if settings.security_protocol in ("SSL", "SASL_SSL"):
         try:
             settings.ssl_context()

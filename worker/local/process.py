@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -16,7 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from worker import web
 from worker.config.settings import env_name
@@ -32,6 +33,12 @@ class WorkerProcess:
     Its output goes to `log_path` (a temporary file by default).
     """
 
+    command = "worker"
+    """The `trackbridge` subcommand the process runs."""
+    port_setting = "web_port"
+    """The setting naming the port of its /healthz, /readyz and /metrics."""
+    default_port = 6066
+
     def __init__(
         self,
         environ: Mapping[str, str],
@@ -41,7 +48,9 @@ class WorkerProcess:
     ) -> None:
         self.environ = {**os.environ, **environ}
         self.args = list(args)
-        self.web_port = int(self.environ.get(env_name("web_port"), "6066"))
+        self.web_port = int(self.environ.get(env_name(self.port_setting), str(self.default_port)))
+        self.scheme = "http"
+        self._context: ssl.SSLContext | None = None
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -54,21 +63,27 @@ class WorkerProcess:
     def returncode(self) -> int | None:
         return None if self.process is None else self.process.poll()
 
-    def start(self) -> WorkerProcess:
+    def start(self) -> Self:
         if self.log_path is None:
-            handle = tempfile.NamedTemporaryFile(prefix="trackbridge-worker-", suffix=".log", delete=False)  # noqa: SIM115
+            prefix = f"trackbridge-{self.command}-"
+            handle = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)  # noqa: SIM115
             self.log_path = Path(handle.name)
             self._log = handle
         else:
             self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli.main", "worker", *self.args],
+            [sys.executable, "-m", "worker.cli.main", self.command, *self.args],
             env=self.environ,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
         return self
+
+    @property
+    def url(self) -> str:
+        """Where its pages are, on loopback."""
+        return f"{self.scheme}://127.0.0.1:{self.web_port}"
 
     def ready(self) -> bool:
         """True when the worker's /readyz answers 200 (in the group, partitions assigned)."""
@@ -81,9 +96,9 @@ class WorkerProcess:
     def serving(self) -> bool:
         """True once the worker's own web server answers /readyz (ready or not), rather than the
         pages `worker.runtime.runner.waiting_pages` serves while the worker waits for Kafka."""
-        url = f"http://127.0.0.1:{self.web_port}{web.READYZ}"
+        url = f"{self.url}{web.READYZ}"
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:
+            with urllib.request.urlopen(url, timeout=1, context=self._context) as response:
                 body = response.read()
         except urllib.error.HTTPError as error:  # 503: not ready
             body = error.read()
@@ -93,7 +108,7 @@ class WorkerProcess:
 
     def _answers(self, path: str) -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{path}", timeout=1) as response:
+            with urllib.request.urlopen(f"{self.url}{path}", timeout=1, context=self._context) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
@@ -104,15 +119,17 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.returncode is not None:
                 raise WorkerProcessError(
-                    f"the worker exited with status {self.returncode}; log: {self.log_path}"
+                    f"the {self.command} exited with status {self.returncode}; log: {self.log_path}"
                 )
             if self.ready():
                 return
             time.sleep(0.1)
-        raise WorkerProcessError(f"the worker was not ready within {timeout:g} s; log: {self.log_path}")
+        raise WorkerProcessError(
+            f"the {self.command} was not ready within {timeout:g} s; log: {self.log_path}"
+        )
 
     def metrics_text(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{web.METRICS}", timeout=5) as response:
+        with urllib.request.urlopen(f"{self.url}{web.METRICS}", timeout=5, context=self._context) as response:
             return str(response.read().decode())
 
     def stop(self, timeout: float = 60.0) -> int:
@@ -146,3 +163,32 @@ class WorkerProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+class EdgeProcess(WorkerProcess):
+    """`trackbridge edge` in a child process: the same life cycle, its pages on the edge port
+    (over HTTPS when it serves TLS; its certificate is not verified on this loopback check)."""
+
+    command = "edge"
+    port_setting = "edge_port"
+    default_port = 8080
+
+    def serving_soon(self, timeout: float = 30.0) -> bool:
+        """True once /healthz answers (it serves before Kafka answers); False if it exits first
+        or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.returncode is None:
+            if self.healthy():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def __init__(
+        self, environ: Mapping[str, str], *, args: Sequence[str] = (), log_path: Path | None = None
+    ) -> None:
+        super().__init__(environ, args=args, log_path=log_path)
+        if self.environ.get(env_name("edge_tls_certfile")):
+            self.scheme = "https"
+            self._context = ssl.create_default_context()
+            self._context.check_hostname = False
+            self._context.verify_mode = ssl.CERT_NONE

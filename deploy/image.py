@@ -160,6 +160,9 @@ def build(tag: str = DEFAULT_TAG, *, base: str | None = None, timeout: float = 9
             *runtime_options(),
             "--network",
             "host",
+            # buildah keys neither a bind mount's content nor a stage it mounts from reliably in
+            # its layer cache (a stale or an empty /wheels was seen): build every layer afresh.
+            "--no-cache",
             # Docker's format keeps HEALTHCHECK (the OCI format has no such field).
             "--format",
             "docker",

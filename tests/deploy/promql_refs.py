@@ -25,8 +25,10 @@ _GRAFANA_VARIABLES = re.compile(r"\$\{?(__rate_interval|__interval|__range)\}?")
 # The dashboard's own variables, each replaced by what it selects when left at "All" (namespace,
 # source) or at the one job a single deployment has (job: the values of trackbridge_build_info's
 # job label), before parsing or querying.
-TEMPLATE_VALUES = {"namespace": ".*", "job": "trackbridge", "source": ".*"}
-_TEMPLATE_VARIABLES = re.compile(r"\$\{?(" + "|".join(TEMPLATE_VALUES) + r")\}?")
+TEMPLATE_VALUES = {"namespace": ".*", "job": "trackbridge", "edge_job": "trackbridge-edge", "source": ".*"}
+_TEMPLATE_VARIABLES = re.compile(
+    r"\$\{?(" + "|".join(sorted(TEMPLATE_VALUES, key=len, reverse=True)) + r")\}?"
+)
 
 
 @dataclass(frozen=True)

@@ -147,14 +147,16 @@ def test_namespace_job_and_source_are_variables_of_trackbridge_series(dashboard:
 
 
 def test_every_query_is_filtered_by_the_variables(dashboard: dict[str, Any]) -> None:
-    """Every selector takes namespace and job; every one with a source label takes source too."""
+    """Every selector takes namespace and job (the edge's own job variable for the edge's metrics);
+    every one with a source label takes source too."""
     known = series_labels()
     rules = {rule["record"]: rule for rule in load_rules() if "record" in rule}
     for title, expr in _exprs(dashboard):
         for selector in selectors(grafana_expr(expr, templates=False)):
             where = f"panel {title!r}: {expr}"
             assert selector.matchers.get("namespace") == "$namespace", where
-            assert selector.matchers.get("job") == "$job", where
+            edge = str(selector.name).startswith("trackbridge_edge_")
+            assert selector.matchers.get("job") == ("$edge_job" if edge else "$job"), where
             has_source = "source" in known.get(str(selector.name), frozenset()) or (
                 selector.name in rules and "source" in rules[str(selector.name)]["expr"]
             )

@@ -285,7 +285,7 @@ def start_edge(
     from worker.config.settings import to_environ
     from worker.local.embedded import free_port
 
-    changes: dict[str, Any] = {"edge_port": free_port(), "edge_host": "127.0.0.1"}
+    changes: dict[str, Any] = {"edge_port": free_port(), "edge_host": "127.0.0.1", "log_format": "json"}
     if tls is not None:
         changes.update(edge_tls_certfile=str(tls[0]), edge_tls_keyfile=str(tls[1]))
     edge = EdgeProcess({**to_environ(with_settings(settings, **changes)), **environ}, log_path=log)

@@ -349,7 +349,7 @@ FIELDS: Final[Mapping[str, Field]] = {
     ),
 }
 
-EDGE_SHARED: Final = ("log_level", "enable_idempotence", "shutdown_timeout")
+EDGE_SHARED: Final = ("log_level", "log_format", "enable_idempotence", "shutdown_timeout")
 """Settings of the worker group that `trackbridge edge` uses too (and offers as flags)."""
 
 _FLAG_ONLY_METAVAR: Final = {

@@ -17,8 +17,8 @@ from aiohttp import web
 
 from worker.config.settings import Settings
 from worker.config.sources import SourcesConfig
-from worker.edge.logs import configure_json_logging
 from worker.edge.server import Edge
+from worker.logs import configure_logging
 
 logger = logging.getLogger("trackbridge.edge")
 
@@ -64,7 +64,7 @@ async def serve(edge: Edge, stop: asyncio.Event) -> int:
 
 def run_edge(settings: Settings, sources: SourcesConfig) -> int:
     """Run the edge until SIGTERM/SIGINT (status 0), or 1 if it cannot stop in time."""
-    configure_json_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     stop = asyncio.Event()

@@ -23,12 +23,12 @@ from topics.catalog import OUTPUT_MAX_MESSAGE_BYTES
 from worker import web
 from worker.config.settings import Settings
 from worker.config.sources import SourcesConfig
+from worker.logs import flush_collapsed
 from worker.metrics import Metrics
 from worker.routing import Router
 from worker.runtime import driver
 from worker.runtime.driver import FetchedBatch
 from worker.runtime.health import BrokerProbe
-from worker.runtime.logs import flush_collapsed
 from worker.runtime.pipeline import Pipeline, Translate
 from worker.sealing import sealer_for
 

@@ -21,7 +21,7 @@ import faust
 from worker import web
 from worker.config.settings import Settings
 from worker.config.sources import SourcesConfig
-from worker.runtime.logs import configure_logging, flush_collapsed
+from worker.logs import configure_logging, flush_collapsed
 
 logger = logging.getLogger("trackbridge")
 

@@ -19,11 +19,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 from pythonjsonlogger.json import JsonFormatter
 
-LogFormat = Literal["json", "text"]
+from worker.config.settings import LogFormat
 
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # The JSON fields taken from each LogRecord, renamed to what log pipelines expect.

@@ -1,4 +1,4 @@
-"""worker/runtime/logs.py: JSON lines or text, and a Kafka client's error flood collapsed to a count."""
+"""worker/logs.py: JSON lines or text, and a Kafka client's error flood collapsed to a count."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from worker.config.settings import SettingsError, load_settings
-from worker.runtime.logs import Collapser, configure_logging, formatter
+from worker.logs import Collapser, configure_logging, formatter
 
 
 class Clock:
@@ -128,5 +128,5 @@ def test_the_log_format_setting_is_json_or_text() -> None:
 
 
 def test_the_image_logs_json_by_default() -> None:
-    dockerfile = (Path(__file__).resolve().parents[3] / "deploy/Dockerfile").read_text()
+    dockerfile = (Path(__file__).resolve().parents[2] / "deploy/Dockerfile").read_text()
     assert "TRACKBRIDGE_LOG_FORMAT=json" in dockerfile

@@ -56,6 +56,7 @@ RULES = [
     ("worker.records", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
     ("worker.routing", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
     ("worker.metrics", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    ("worker.signals", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
     ("worker.logs", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
     ("worker.web", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
     ("worker.topology", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 
 from aiohttp import web
 
@@ -19,6 +18,7 @@ from worker.config.settings import Settings
 from worker.config.sources import SourcesConfig
 from worker.edge.server import Edge
 from worker.logs import configure_logging
+from worker.signals import stop_on_signals
 
 logger = logging.getLogger("trackbridge.edge")
 
@@ -67,14 +67,10 @@ def run_edge(settings: Settings, sources: SourcesConfig) -> int:
     configure_logging(settings.log_level, settings.log_format)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        return loop.run_until_complete(serve(Edge(settings, sources), stop))
+        with stop_on_signals(loop) as stop:
+            return loop.run_until_complete(serve(Edge(settings, sources), stop))
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
         with contextlib.suppress(Exception):
             loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import threading
 from collections.abc import AsyncIterator
 from typing import Any, Final
@@ -22,6 +21,7 @@ from worker import web
 from worker.config.settings import Settings
 from worker.config.sources import SourcesConfig
 from worker.logs import configure_logging, flush_collapsed
+from worker.signals import stop_on_signals
 
 logger = logging.getLogger("trackbridge")
 
@@ -148,14 +148,8 @@ def run_worker(settings: Settings, sources: SourcesConfig) -> int:
     configure_logging(settings.log_level, settings.log_format)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
+    with stop_on_signals(loop) as stop:
         reachable = loop.run_until_complete(_wait_serving(settings, stop))
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
     if not reachable:
         logger.info("stopped while waiting for the Kafka brokers")
         loop.close()

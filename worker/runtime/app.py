@@ -2,9 +2,10 @@
 
 The agent consumes the raw topic (keys and values as raw bytes) one fetched batch at a time (see
 worker/runtime/driver.py for why batches, not events): for each batch it translates and routes every
-call, sends every record without awaiting each, waits for all acknowledgements, and only then
-acknowledges the batch to the consumer, whose commit timer commits its offsets. A batch whose
-records are not all acknowledged is retried whole and its offsets stay uncommitted.
+call, sends the records in whole per-partition batches (worker/runtime/sender.py) through the
+aiokafka producer under Faust's, waits for all acknowledgements, and only then acknowledges the
+batch to the consumer, whose commit timer commits its offsets. A batch whose records are not all
+acknowledged stays uncommitted while what was not acknowledged is retried (pipeline.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from worker.routing import Router
 from worker.runtime import driver
 from worker.runtime.driver import FetchedBatch
 from worker.runtime.pipeline import Pipeline, Translate
+from worker.runtime.sender import BatchSender
 from worker.sealing import sealer_for
 
 logger = logging.getLogger(__name__)
@@ -117,7 +119,9 @@ class WorkerApp:
         inbox = stream.channel.queue  # type: ignore[attr-defined]
         await consumer.attach_inbox(inbox)
         pipeline = self.pipeline
-        send = self.app.producer.send  # Faust's producer: (topic, key, value, partition, timestamp, headers)
+        send = BatchSender(
+            driver.producer_of(self.app).aiokafka_producer(), max_request_size=OUTPUT_MAX_MESSAGE_BYTES
+        )
         try:
             async for batch in stream:
                 if not isinstance(batch, FetchedBatch) or not consumer.begin(batch):

@@ -344,7 +344,8 @@ class Consumer(faust_aiokafka.Consumer):
 
 
 class Producer(faust_aiokafka.Producer):
-    """Faust's aiokafka producer, with the idempotent producer as a setting.
+    """Faust's aiokafka producer, with the idempotent producer as a setting, and its aiokafka
+    producer handed out for whole-batch sends.
 
     Faust enables idempotence only inside transactions; production may want it on its own
     (acks=all is Faust's default). Tansu refuses idempotent producers, so it stays off there.
@@ -355,6 +356,10 @@ class Producer(faust_aiokafka.Producer):
         if tuning_of(self.transport).enable_idempotence:
             extra.update(enable_idempotence=True, acks="all")
         return extra
+
+    def aiokafka_producer(self) -> Any:
+        """The started `AIOKafkaProducer` underneath, for whole-batch sends (worker/runtime/sender.py)."""
+        return self._ensure_producer()
 
 
 class Transport(faust_aiokafka.Transport):
@@ -380,3 +385,10 @@ def consumer_of(app: AppT) -> Consumer:
     if not isinstance(consumer, Consumer):
         raise TypeError("the app does not use trackbridge's driver (call worker.runtime.driver.install)")
     return consumer
+
+
+def producer_of(app: AppT) -> Producer:
+    producer = app.producer
+    if not isinstance(producer, Producer):
+        raise TypeError("the app does not use trackbridge's driver (call worker.runtime.driver.install)")
+    return producer

@@ -1,10 +1,10 @@
 """One batch of raw calls -> records produced and acknowledged: the worker's hot path.
 
 `Pipeline.map` translates and routes every record of a fetched batch (pure CPU, no awaits);
-`Pipeline.deliver` sends all resulting records with the producer's `send` without awaiting
-each, then waits for every acknowledgement; `Pipeline.settle` counts the batch in the metrics
-once it is acknowledged. The agent (worker/runtime/app.py) strings them together and only then
-lets the batch's offsets be committed.
+`Pipeline.deliver` sends all resulting records in whole per-partition batches
+(worker/runtime/sender.py) and waits for every acknowledgement; `Pipeline.settle` counts the
+batch in the metrics once it is acknowledged. The agent (worker/runtime/app.py) strings them
+together and only then lets the batch's offsets be committed.
 
 Produce errors come in two kinds. A retriable one (broker unavailable, a timeout) is retried,
 offsets uncommitted, sending again only what was not acknowledged -- and, to keep one person's
@@ -22,16 +22,8 @@ import logging
 import time
 import traceback
 from bisect import bisect_right
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Final
-
-from aiokafka.errors import (
-    CorruptRecordException,
-    InvalidTopicError,
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-    RecordTooLargeError,
-)
 
 from mapping.reasons import Reason
 from mapping.results import Problem, Translation
@@ -39,23 +31,14 @@ from worker.metrics import Metrics, Tally
 from worker.records import HEADER_REASON, HEADER_REDRIVES, Record, cut, input_copy, problem_record
 from worker.routing import Routed, Router
 from worker.runtime.driver import FetchedBatch
+from worker.runtime.sender import REFUSALS, Send
 
 logger = logging.getLogger(__name__)
 
 RETRY_FIRST_DELAY: Final = 0.5
 RETRY_MAX_DELAY: Final = 10.0
 
-# Errors the broker or the producer gives one record for good: sending it again cannot help.
-REFUSALS: Final = (
-    MessageSizeTooLargeError,
-    RecordTooLargeError,
-    RecordListTooLargeError,
-    CorruptRecordException,
-    InvalidTopicError,
-)
-
 Translate = Callable[[bytes], Translation]
-Send = Callable[[str, bytes | None, bytes, int | None, float | None, list[tuple[str, bytes]]], Awaitable[Any]]
 
 
 class Call:
@@ -167,31 +150,6 @@ class Pipeline:
                 received(translation.received_at)
         return mapped
 
-    async def produce(
-        self, records: list[Record], indexes: list[int], send: Send
-    ) -> list[tuple[int, BaseException | None]]:
-        """Send the records at `indexes` without awaiting each, then wait for every
-        acknowledgement; return each index with its error (None when acknowledged).
-
-        The default partitioner places each record by its key, so one person's records share a
-        partition (spec §14).
-        """
-        sent: list[int] = []
-        futures: list[Awaitable[Any]] = []
-        results: list[tuple[int, BaseException | None]] = []
-        for index in indexes:
-            record = records[index]
-            try:
-                futures.append(await send(record.topic, record.key, record.value, None, None, record.headers))
-            except Exception as error:  # the producer refused the record before queueing it
-                results.append((index, error))
-            else:
-                sent.append(index)
-        outcomes = await asyncio.gather(*futures, return_exceptions=True)
-        for index, outcome in zip(sent, outcomes, strict=True):
-            results.append((index, outcome if isinstance(outcome, BaseException) else None))
-        return results
-
     async def deliver(self, mapped: MappedBatch, send: Send, still_current: Callable[[], bool]) -> bool:
         """Produce the batch until every record is acknowledged or settled; False if abandoned.
 
@@ -207,10 +165,16 @@ class Pipeline:
         while True:
             failed: list[int] = []
             first: BaseException | None = None
-            for index, error in await self.produce(records, todo, send):
-                if error is None:
-                    acked.add(index)
-                elif isinstance(error, REFUSALS) and levels.get(index, 0) < 2:
+            failures = await send(records, todo)
+            if failures:
+                failing = {index for index, _ in failures}
+                acked.update(index for index in todo if index not in failing)
+            else:
+                acked.update(todo)
+            for index, error in sorted(failures, key=_first):
+                if index in dropped:  # its call was dead-lettered for a sibling record just now
+                    continue
+                if isinstance(error, REFUSALS) and levels.get(index, 0) < 2:
                     failed.append(self._refused(mapped, index, error, state))
                 else:
                     failed.append(index)
@@ -324,6 +288,10 @@ class Pipeline:
             input_copy(raw, self.router.sealer),
             redrives=redrives,
         )
+
+
+def _first(failure: tuple[int, BaseException]) -> int:
+    return failure[0]
 
 
 def _redrives(headers: Any) -> int:

@@ -82,7 +82,8 @@ class Partitioner:
     def partition(self, topic: str, key: bytes | None, count: int) -> int:
         """The partition, out of `count` (numbered 0 to count - 1), of a record of `topic` keyed `key`."""
         if key is not None:
-            return self.hash(key) % count
+            positive = self._hashes.get(key)
+            return (self.hash(key) if positive is None else positive) % count
         sticky = self._keyless.get((topic, count))
         if sticky is None:
             sticky = self._keyless[(topic, count)] = random.randrange(count)

@@ -25,6 +25,8 @@ from bisect import bisect_right
 from collections.abc import Callable
 from typing import Any, Final
 
+import msgspec
+
 from mapping.reasons import Reason
 from mapping.results import Problem, Translation
 from worker.metrics import Metrics, Tally
@@ -41,19 +43,18 @@ RETRY_MAX_DELAY: Final = 10.0
 Translate = Callable[[bytes], Translation]
 
 
-class Call:
-    """What `deliver` needs to dead-letter a call whose output the broker refused."""
+class Call(msgspec.Struct, frozen=True, gc=False):
+    """What `deliver` needs to dead-letter a call whose output the broker refused (a Struct: one
+    is made per call, and a Struct is made in C)."""
 
-    __slots__ = ("endpoint", "raw", "redrives", "routed", "translation")
+    raw: bytes
+    translation: Translation | None
+    routed: Routed | None
+    redrives: int
 
-    def __init__(
-        self, raw: bytes, translation: Translation | None, routed: Routed | None, redrives: int
-    ) -> None:
-        self.raw = raw
-        self.translation = translation
-        self.routed = routed
-        self.endpoint = None if translation is None else translation.endpoint
-        self.redrives = redrives
+    @property
+    def endpoint(self) -> str | None:
+        return None if self.translation is None else self.translation.endpoint
 
 
 class MappedBatch:

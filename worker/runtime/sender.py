@@ -81,22 +81,23 @@ class BatchSender:
         """Send the records at `indexes` (in that order within each partition); return the failures."""
         failures: Failures = []
         partitions: dict[tuple[str, int], list[int]] = {}
-        counts: dict[str, int | BaseException] = {}
+        counts: dict[str, int] = {}
         place = self.partitioner.partition
         limit = self.max_request_size
         for index in indexes:
             record = records[index]
-            topic = record.topic
+            topic, key = record.topic, record.key
             count = counts.get(topic)
             if count is None:
-                count = counts[topic] = await self._partition_count(topic)
-            if isinstance(count, BaseException):
-                failures.append((index, count))
-                continue
-            if _estimate(record.key, record.value, record.headers) > limit:
+                found = await self._partition_count(topic)
+                if isinstance(found, BaseException):
+                    failures.append((index, found))
+                    continue
+                count = counts[topic] = found
+            if _estimate(key, record.value, record.headers) > limit:
                 failures.append((index, _too_large(record, limit)))
                 continue
-            tp = (topic, place(topic, record.key, count))
+            tp = (topic, place(topic, key, count))
             members = partitions.get(tp)
             if members is None:
                 partitions[tp] = [index]

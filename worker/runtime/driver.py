@@ -123,7 +123,7 @@ class Consumer(faust_aiokafka.Consumer):
     _attached_before: bool = False
     _inbox_attached: asyncio.Event
     _acked_through: dict[TP, int]
-    _in_flight: FetchedBatch | None = None
+    _in_flight: set[FetchedBatch]
     _idle: asyncio.Event
     _fetch_lock: asyncio.Lock
     epoch: int = 0
@@ -134,6 +134,7 @@ class Consumer(faust_aiokafka.Consumer):
         super().__post_init__()
         self._inbox_attached = asyncio.Event()
         self._acked_through = {}
+        self._in_flight = set()
         self._idle = asyncio.Event()
         self._idle.set()
         self._fetch_lock = asyncio.Lock()
@@ -174,11 +175,14 @@ class Consumer(faust_aiokafka.Consumer):
         )
 
     def begin(self, batch: FetchedBatch) -> bool:
-        """Mark `batch` as being processed, or return False when it is stale and must be dropped."""
+        """Mark `batch` as being processed, or return False when it is stale and must be dropped.
+
+        Two batches may be in flight: one being delivered while the next is translated.
+        """
         if not self.is_current(batch):
             logger.debug("dropping a stale batch of %d records", batch.size)
             return False
-        self._in_flight = batch
+        self._in_flight.add(batch)
         self._idle.clear()
         return True
 
@@ -209,11 +213,12 @@ class Consumer(faust_aiokafka.Consumer):
 
     def end(self, batch: FetchedBatch) -> None:
         """`batch` is finished with, acknowledged or not."""
-        if self._in_flight is batch:
-            self._end_in_flight()
+        self._in_flight.discard(batch)
+        if not self._in_flight:
+            self._idle.set()
 
     def _end_in_flight(self) -> None:
-        self._in_flight = None
+        self._in_flight.clear()
         self._idle.set()
 
     async def rewind(self, why: str) -> None:
@@ -325,15 +330,16 @@ class Consumer(faust_aiokafka.Consumer):
         return committed
 
     async def wait_empty(self) -> None:
-        """Wait for the batch being processed (if any), then commit what is acknowledged.
+        """Wait for the batches being processed (if any), then commit what is acknowledged.
 
         Faust calls this before partitions are revoked and when the worker stops; with the batch
-        path its own unacked-message set is always empty, so the in-flight batch is waited for here.
+        path its own unacked-message set is always empty, so the batches in flight are waited for
+        here.
         """
         while not self._idle.is_set() and not self.should_stop:
             await self.wait_first(self._idle.wait(), asyncio.sleep(1.0))
             if not self._idle.is_set():
-                logger.info("waiting for the batch in flight to be acknowledged")
+                logger.info("waiting for the batches in flight to be acknowledged or dropped")
         await super().wait_empty()
 
     async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:

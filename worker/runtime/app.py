@@ -137,8 +137,14 @@ class WorkerApp:
         )
         mapped_batches: asyncio.Queue[MappedBatch] = asyncio.Queue(maxsize=1)
         delivering = asyncio.ensure_future(self._deliver(mapped_batches, consumer, send))
-        # A crash of the delivering task must end this one too (its supervisor restarts the agent).
-        delivering.add_done_callback(lambda _: inbox.put_nowait(_WAKE) if not inbox.full() else None)
+
+        def wake(task: asyncio.Future[None]) -> None:
+            # A crash of the delivering task must end this one too (its supervisor restarts the
+            # agent): wake it if it is waiting for a batch.
+            if not task.cancelled() and not inbox.full():
+                inbox.put_nowait(_WAKE)
+
+        delivering.add_done_callback(wake)
         try:
             async for batch in stream:
                 if delivering.done():

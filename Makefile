@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
-# Everything comes from requirements-dev.lock (pinned, hashed: runtime + dev + embedded extras);
+# Everything comes from requirements-dev.lock (pinned, hashed: runtime + dev + embedded + bench extras);
 # trackbridge itself is installed editable on top, without dependencies, and built with the
 # setuptools and wheel from that lock (no build isolation, so nothing unpinned is fetched).
 $(STAMP): pyproject.toml requirements-dev.lock
@@ -31,7 +31,7 @@ PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allo
 
 lock: setup ## Regenerate the pinned lock files
 	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
-	$(PIP_COMPILE) --extra dev --extra embedded --constraint requirements.lock \
+	$(PIP_COMPILE) --extra dev --extra embedded --extra bench --constraint requirements.lock \
 		--output-file requirements-dev.lock pyproject.toml
 	$(PIP_COMPILE) --only-build-deps --build-deps-for wheel --constraint requirements-dev.lock \
 		--output-file requirements-build.lock pyproject.toml

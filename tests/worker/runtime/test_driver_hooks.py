@@ -133,6 +133,14 @@ HOOKS = (
     ),
     Hook(
         FaustProducer,
+        "_ensure_producer",
+        Use.CALL,
+        None,
+        "hands the started AIOKafkaProducer to the batch sender (create_batch/send_batch, whole batches)",
+        params=("self",),
+    ),
+    Hook(
+        FaustProducer,
         "_settings_extra",
         Use.OVERRIDE,
         (FaustProducer, "_new_producer"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 import mapping
 from tests.worker.runtime.test_worker_pipeline import CONFIG, batch_of
+from worker.config.sources import parse_sources
 from worker.metrics import Metrics
 from worker.records import HEADER_REDRIVES, ProblemRecord, Record
 from worker.routing import Router
@@ -39,42 +40,32 @@ def identify(person: int, request: str, size: int = 10) -> bytes:
 
 
 class Producer:
-    """`send` as Faust's producer has it; `verdict(record, attempt)` says what becomes of a record:
-    None (acknowledged) or the exception its future ends with."""
+    """The pipeline's `Send` (worker/runtime/sender.py): one call per attempt, whose
+    `verdict(record, attempt)` says what becomes of each record: None (acknowledged) or the
+    exception it fails with."""
 
     def __init__(self, verdict: Callable[[Record, int], BaseException | None]) -> None:
         self.verdict = verdict
         self.sent: list[tuple[int, Record]] = []
         self.attempt = 0
 
-    async def send(self, topic: str, key: Any, value: bytes, *rest: Any) -> Any:
-        headers = rest[-1]
-        record = Record(topic, key, value, headers)
-        self.sent.append((self.attempt, record))
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        error = self.verdict(record, self.attempt)
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
-        return future
+    async def send(
+        self, records: Sequence[Record], indexes: Sequence[int]
+    ) -> list[tuple[int, BaseException]]:
+        failures = []
+        for index in indexes:
+            record = records[index]
+            self.sent.append((self.attempt, record))
+            error = self.verdict(record, self.attempt)
+            if error is not None:
+                failures.append((index, error))
+        self.attempt += 1
+        return failures
 
 
 def deliver(pipeline: Pipeline, values: list[bytes], producer: Producer) -> Any:
     mapped = pipeline.map(batch_of(values))
-
-    async def run() -> bool:
-        original = pipeline.produce
-
-        async def counting(*args: Any) -> Any:
-            result = await original(*args)
-            producer.attempt += 1
-            return result
-
-        pipeline.produce = counting  # type: ignore[method-assign]
-        return await pipeline.deliver(mapped, producer.send, lambda: True)
-
-    assert asyncio.run(run())
+    assert asyncio.run(pipeline.deliver(mapped, producer.send, lambda: True))
     pipeline.settle(mapped)
     return mapped
 
@@ -175,3 +166,37 @@ def _request(record: Record) -> str:
         if name == "cio-request-id":
             return value.decode()
     return ""
+
+
+TWO_DESTINATIONS = parse_sources(
+    """
+dead_letter_topic = "journeys.dlq"
+[destinations.analytics]
+topic = "dp.out.analytics"
+[destinations.warehouse]
+topic = "dp.out.warehouse"
+[[sources]]
+name = "web-prod"
+site_id = "site_prod_1"
+api_key_sha256 = "a0693410cc39535f7059c0d21931e776f3923473e2f2761ab585b94071b21625"
+destinations = ["analytics", "warehouse"]
+"""
+)
+
+
+def test_a_call_whose_output_every_destination_refuses_is_one_dead_letter() -> None:
+    pipeline = Pipeline(Router(TWO_DESTINATIONS), mapping.translate, Metrics())
+    values = [identify(1, "a"), identify(2, "big", size=900)]
+
+    def verdict(record: Record, attempt: int) -> BaseException | None:
+        too_big = record.topic != DLQ and b"x" * 900 in record.value
+        return MessageSizeTooLargeError() if too_big else None
+
+    producer = Producer(verdict)
+    deliver(pipeline, values, producer)
+    dead = [record for _, record in producer.sent if record.topic == DLQ]
+    assert len(dead) == 1
+    get = pipeline.metrics.registry.get_sample_value
+    assert get("trackbridge_dead_letters_total", {"reason": "output_refused", "source": "web-prod"}) == 1
+    assert get("trackbridge_items_consumed_total", {"source": "web-prod"}) == 2
+    assert get("trackbridge_items_mapped_total", {"source": "web-prod"}) == 1

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from tests.kafka_helpers import Consume, Produce, ScrapedMetrics, headers_of
 from topics.catalog import Catalog, Role
@@ -80,6 +81,7 @@ def test_per_person_order_holds_on_every_destination(
             continue
         records = consume(spec.name, until=lambda got: len(got) >= total, timeout=60)
         assert len(records) == total, spec.name
+        placed = list(range(spec.partitions))
         partitions: dict[bytes, set[int]] = defaultdict(set)
         sequences: dict[bytes, list[int]] = defaultdict(list)
         for record in sorted(records, key=lambda r: (r.partition, r.offset)):
@@ -87,6 +89,8 @@ def test_per_person_order_holds_on_every_destination(
             assert record.key == value["userId"].encode()
             assert headers_of(record)["cio-source"] == "web-prod"
             partitions[record.key].add(record.partition)
+            # where every other Kafka client puts the key (the Java client's murmur2)
+            assert record.partition == DefaultPartitioner()(record.key, placed, placed)
             sequences[record.key].append(seq_of(value))
         assert len(sequences) == PEOPLE
         for person, seen in sequences.items():

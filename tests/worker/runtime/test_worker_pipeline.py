@@ -102,3 +102,16 @@ def test_a_call_the_worker_fails_on_is_dead_lettered_and_the_batch_goes_on() -> 
     assert (
         get("trackbridge_dead_letters_total", {"reason": Reason.INTERNAL_ERROR.value, "source": UNKNOWN}) == 1
     )
+
+
+def test_mapping_in_steps_maps_exactly_what_mapping_at_once_does() -> None:
+    import asyncio
+
+    values: list[bytes | None] = [*envelope_stream(150, "steps", poison_every=9), None]
+    at_once = Pipeline(Router(CONFIG), mapping.translate, Metrics()).map(batch_of(values))
+    in_steps = asyncio.run(
+        Pipeline(Router(CONFIG), mapping.translate, Metrics()).map_in_steps(batch_of(values), step=7)
+    )
+    assert in_steps.records == at_once.records
+    assert in_steps.ends == at_once.ends and in_steps.calls == at_once.calls
+    assert in_steps.received == at_once.received and len(in_steps.durations) == len(values)

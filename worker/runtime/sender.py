@@ -1,0 +1,193 @@
+"""Records to the broker in whole per-partition batches, with per-record outcomes.
+
+aiokafka's `send` makes a future per record, runs the partitioner and the size check per record,
+and resolves every future when the broker answers: a third of the worker's time went there.
+`BatchSender` instead places each record itself (`worker.runtime.partitioner`, the Java
+client's partition for every key), fills one record batch per partition with
+`AIOKafkaProducer.create_batch`, hands each to `send_batch` whole, and waits for one future per
+batch. aiokafka's sender still groups the batches into one request per broker, retries them
+while the request timeout allows, and keeps one request in flight per broker, so a partition's
+batches are written in the order they were handed over.
+
+The pipeline still needs to know what became of each record: a permanent refusal (too large,
+invalid) must dead-letter one call, not the batch. So each record is checked against the
+producer's maximum request size before it is batched, as aiokafka's `send` does, and a batch the
+broker refuses for good is sent again one record at a time to find the culprit -- from that
+batch on, every batch of its partition, so that what follows it on the partition stays after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final
+
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+from worker.records import Record
+from worker.runtime.partitioner import Partitioner
+
+# Errors the broker or the producer gives one record for good: sending it again cannot help.
+REFUSALS: Final = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+    InvalidTopicError,
+)
+
+Failures = list[tuple[int, BaseException]]
+"""(index, error) of each record not acknowledged; every other record sent was acknowledged."""
+
+Send = Callable[[Sequence[Record], Sequence[int]], Awaitable[Failures]]
+"""Send the records at the given indexes and wait for every outcome (what `Pipeline` needs)."""
+
+_estimate = DefaultRecordBatchBuilder.estimate_size_in_bytes
+
+
+class _Batch:
+    """One record batch for one partition and the indexes of its records."""
+
+    __slots__ = ("builder", "indexes")
+
+    def __init__(self, builder: Any) -> None:
+        self.builder = builder
+        self.indexes: list[int] = []
+
+
+class BatchSender:
+    """`Send` over a started `AIOKafkaProducer`, one record batch per partition at a time.
+
+    `max_request_size` must be the producer's own (`max_request_size`): a record larger than it
+    is refused before it is batched, as aiokafka's `send` would refuse it.
+    """
+
+    def __init__(
+        self, producer: Any, *, max_request_size: int, partitioner: Partitioner | None = None
+    ) -> None:
+        self.producer = producer
+        self.max_request_size = max_request_size
+        self.partitioner = partitioner if partitioner is not None else Partitioner()
+
+    async def __call__(self, records: Sequence[Record], indexes: Sequence[int]) -> Failures:
+        """Send the records at `indexes` (in that order within each partition); return the failures."""
+        failures: Failures = []
+        partitions: dict[tuple[str, int], list[int]] = {}
+        counts: dict[str, int] = {}
+        place = self.partitioner.partition
+        limit = self.max_request_size
+        for index in indexes:
+            record = records[index]
+            topic, key = record.topic, record.key
+            count = counts.get(topic)
+            if count is None:
+                found = await self._partition_count(topic)
+                if isinstance(found, BaseException):
+                    failures.append((index, found))
+                    continue
+                count = counts[topic] = found
+            if _estimate(key, record.value, record.headers) > limit:
+                failures.append((index, _too_large(record, limit)))
+                continue
+            tp = (topic, place(topic, key, count))
+            members = partitions.get(tp)
+            if members is None:
+                partitions[tp] = [index]
+            else:
+                members.append(index)
+        self.partitioner.shuffle()
+        if partitions:
+            timestamp = int(time.time() * 1000)
+            results = await asyncio.gather(
+                *(self._send_partition(records, tp, members, timestamp) for tp, members in partitions.items())
+            )
+            for result in results:
+                failures += result
+        return failures
+
+    async def _partition_count(self, topic: str) -> int | BaseException:
+        try:
+            partitions = await self.producer.partitions_for(topic)
+        except Exception as error:  # no metadata within the request timeout
+            return error
+        return len(partitions)
+
+    def _fill(self, records: Sequence[Record], indexes: Sequence[int], timestamp: int) -> list[_Batch]:
+        """`indexes`' records in batches of at most the producer's batch size (one record at least)."""
+        create = self.producer.create_batch
+        batch = _Batch(create())
+        batches = [batch]
+        append, members = batch.builder.append, batch.indexes
+        for index in indexes:
+            record = records[index]
+            key, value, headers = record.key, record.value, record.headers
+            if append(timestamp=timestamp, key=key, value=value, headers=headers) is None:  # full
+                batch = _Batch(create())
+                batches.append(batch)
+                append, members = batch.builder.append, batch.indexes
+                append(timestamp=timestamp, key=key, value=value, headers=headers)  # an empty one takes any
+            members.append(index)
+        return batches
+
+    async def _submit(self, batches: list[_Batch], topic: str, partition: int) -> list[Any]:
+        """Hand `batches` to the producer in order: one future (or the error) per batch."""
+        futures: list[Any] = []
+        for position, batch in enumerate(batches):
+            try:
+                futures.append(await self.producer.send_batch(batch.builder, topic, partition=partition))
+            except Exception as error:  # not queued (producer closed, timed out waiting for room)
+                futures += [_failed(error)] * (len(batches) - position)
+                break
+        return futures
+
+    async def _send_partition(
+        self, records: Sequence[Record], tp: tuple[str, int], indexes: list[int], timestamp: int
+    ) -> Failures:
+        topic, partition = tp
+        batches = self._fill(records, indexes, timestamp)
+        queued = await self._submit(batches, topic, partition)
+        outcomes = await asyncio.gather(*queued, return_exceptions=True)
+        failures: Failures = []
+        for position, (batch, outcome) in enumerate(zip(batches, outcomes, strict=True)):
+            if not isinstance(outcome, BaseException):
+                continue
+            if isinstance(outcome, REFUSALS) and len(batch.indexes) > 1:
+                # Which record? Send this batch's records, and every later one of the partition
+                # (acknowledged or not, to keep their order after it), one batch each.
+                rest = [index for later in batches[position:] for index in later.indexes]
+                return failures + await self._one_by_one(records, rest, topic, partition, timestamp)
+            failures += [(index, outcome) for index in batch.indexes]
+        return failures
+
+    async def _one_by_one(
+        self, records: Sequence[Record], indexes: list[int], topic: str, partition: int, timestamp: int
+    ) -> Failures:
+        batches = [self._fill(records, [index], timestamp)[0] for index in indexes]
+        queued = await self._submit(batches, topic, partition)
+        outcomes = await asyncio.gather(*queued, return_exceptions=True)
+        return [
+            (index, outcome)
+            for index, outcome in zip(indexes, outcomes, strict=True)
+            if isinstance(outcome, BaseException)
+        ]
+
+
+def _too_large(record: Record, limit: int) -> MessageSizeTooLargeError:
+    size = _estimate(record.key, record.value, record.headers)
+    return MessageSizeTooLargeError(
+        f"The message is {size} bytes when serialized, larger than the maximum request size ({limit})"
+    )
+
+
+def _failed(error: BaseException) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_exception(error)
+    return future

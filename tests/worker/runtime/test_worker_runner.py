@@ -122,3 +122,22 @@ def test_the_fetch_wait_setting_reaches_aiokafka() -> None:
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def test_a_worker_that_cannot_write_dead_letters_is_not_ready() -> None:
+    from worker.runtime.app import WorkerApp
+
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        app = WorkerApp(_settings(), SOURCES, translate=lambda raw: None)  # type: ignore[arg-type,return-value]
+        app.assignments = 1  # in the group, idle: ready as far as the group goes
+        ready, details = app.ready()
+        assert ready and details["dead_letters_blocked"] is False
+        app.pipeline.blocked = True
+        ready, details = app.ready()
+        assert not ready and details["dead_letters_blocked"] is True
+        app.datadir.cleanup()
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()

@@ -17,6 +17,7 @@ in the clear is sealed whole (`holds: input`) when that fits; `trackbridge redri
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any, Final, Literal
 
 import msgspec
@@ -101,6 +102,17 @@ OUTPUT_HEADERS: Final = tuple((HEADER_OUTPUT_INDEX, str(index).encode()) for ind
 _REASON_HEADERS: Final = {reason: (HEADER_REASON, reason.value.encode()) for reason in Reason}
 
 
+def redrive_count(headers: Iterable[tuple[str, bytes]] | None) -> int:
+    """How many times an input was sent back (its `cio-redrive-count` header; 0 without one)."""
+    for name, value in headers or ():
+        if name == HEADER_REDRIVES:
+            try:
+                return max(0, int(value))
+            except ValueError:
+                return 0
+    return 0
+
+
 def item_header(index: int) -> Header:
     return ITEM_HEADERS[index] if index < INDEX_HEADERS else (HEADER_ITEM_INDEX, str(index).encode())
 
@@ -147,13 +159,18 @@ def input_copy(raw: bytes, sealer: Sealer | None = None) -> InputCopy:
     return InputCopy(_NULL, facts, None)
 
 
+def _facts_only(facts: InputFacts) -> InputCopy:
+    """A copy that keeps nothing of the input but its size and digest (`copy: cut`)."""
+    return InputCopy(_NULL, msgspec.structs.replace(facts, copy="cut"), None)
+
+
 def cut(record: Record) -> Record:
     """A dead-letter or skip record with its input copy cut to the facts (size, digest), for a
     record the broker refused whole."""
     value = _PROBLEM.decode(record.value)
-    facts = msgspec.structs.replace(value.input, copy="cut")
-    smaller = msgspec.structs.replace(value, envelope=_NULL, input=facts, sealed=None)
-    return Record(record.topic, record.key, msgspec.json.encode(smaller), record.headers)
+    smaller = _facts_only(value.input)
+    value = msgspec.structs.replace(value, envelope=smaller.envelope, input=smaller.input, sealed=None)
+    return Record(record.topic, record.key, msgspec.json.encode(value), record.headers)
 
 
 def problem_record(
@@ -189,11 +206,10 @@ def problem_record(
         )
     )
     if len(value) > COPY_LIMIT + RECORD_MARGIN // 2:  # a huge request id or detail: keep the facts only
-        cut = msgspec.structs.replace(copy.input, copy="cut")
         return problem_record(
             topic,
             Problem(reason, problem.detail[:1000], problem.item_index),
-            InputCopy(_NULL, cut, None),
+            _facts_only(copy.input),
             request_id=None if request_id is None else _shorten(request_id),
             received_at=None if received_at is None else _shorten(received_at),
             source=source,

@@ -22,14 +22,14 @@ import asyncio
 import enum
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
 
 from worker import clients
 from worker.config.settings import Settings
-from worker.records import AUTHORIZATION, HEADER_REDRIVES, REDACTED, ProblemRecord
+from worker.records import AUTHORIZATION, HEADER_REDRIVES, REDACTED, ProblemRecord, redrive_count
 from worker.sealing import Refusal, Sealer
 
 DEFAULT_LIMIT: Final = 3
@@ -59,16 +59,6 @@ class Refused(enum.StrEnum):
 
 
 _FROM_SEAL: Final = {Refusal.UNKNOWN_KEY: Refused.UNKNOWN_SEALING_KEY, Refusal.TAMPERED: Refused.TAMPERED}
-
-
-def redrive_count(headers: Iterable[tuple[str, bytes]] | None) -> int:
-    for name, value in headers or ():
-        if name == HEADER_REDRIVES:
-            try:
-                return max(0, int(value))
-            except ValueError:
-                return 0
-    return 0
 
 
 def restore(record: ProblemRecord, sealer: Sealer | None) -> bytes | Refused:

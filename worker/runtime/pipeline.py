@@ -30,7 +30,7 @@ import msgspec
 from mapping.reasons import Reason
 from mapping.results import Problem, Translation
 from worker.metrics import Metrics, Tally
-from worker.records import HEADER_REASON, HEADER_REDRIVES, Record, cut, input_copy, problem_record
+from worker.records import HEADER_REASON, Record, cut, input_copy, problem_record, redrive_count
 from worker.routing import Routed, Router
 from worker.runtime.driver import FetchedBatch
 from worker.runtime.sender import REFUSALS, Send
@@ -138,7 +138,7 @@ class Pipeline:
         clock = time.perf_counter
         for record in consumed:
             raw = record.value if record.value is not None else b""
-            redrives = _redrives(record.headers) if record.headers else 0
+            redrives = redrive_count(record.headers) if record.headers else 0
             start = clock()
             try:
                 translation = translate(raw)
@@ -217,10 +217,7 @@ class Pipeline:
                         len(failed),
                         len(records),
                         first,
-                        ", ".join(
-                            f"{tp.topic}[{tp.partition}]@{o}"
-                            for tp, o in mapped.batch.first_offsets().items()
-                        ),
+                        _offsets(mapped.batch),
                         delay,
                     )
                 deadline = time.monotonic() + delay
@@ -311,16 +308,6 @@ class Pipeline:
 
 def _first(failure: tuple[int, BaseException]) -> int:
     return failure[0]
-
-
-def _redrives(headers: Any) -> int:
-    for name, value in headers:
-        if name == HEADER_REDRIVES:
-            try:
-                return max(0, int(value))
-            except (TypeError, ValueError):
-                return 0
-    return 0
 
 
 def _offsets(batch: FetchedBatch) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import struct
 import threading
@@ -21,6 +22,38 @@ TEST_CONFIG = VECTORS / "test_config.json"
 
 Produce = Callable[..., list[tuple[int, int]]]
 Consume = Callable[..., list[Any]]
+
+
+def credential_forms(site: str, key: str) -> list[bytes]:
+    """Every form Track credentials could be stored in: the key, `site:key`, and `site:key` in
+    either base64 alphabet, padded or not (the `Authorization` header's token)."""
+    pair = f"{site}:{key}".encode()
+    standard, urlsafe = base64.b64encode(pair), base64.urlsafe_b64encode(pair)
+    return [key.encode(), pair, standard, urlsafe, standard.rstrip(b"="), urlsafe.rstrip(b"=")]
+
+
+def known_credentials() -> list[bytes]:
+    """The forms of every credential of the spec's test sources (tests/mapping/vectors)."""
+    sources = json.loads(TEST_CONFIG.read_text())["sources"]
+    return [
+        form
+        for source in sources
+        for form in credential_forms(source["site_id"], source["_test_only_plaintext_api_key"])
+    ]
+
+
+def credentials_in(stored: bytes | str, forms: list[bytes] | None = None) -> list[bytes]:
+    """Which of `forms` (default: every test credential) appear in `stored`: none, for a record,
+    log or metrics page that keeps no credential."""
+    data = stored.encode() if isinstance(stored, str) else stored
+    return [form for form in (known_credentials() if forms is None else forms) if form in data]
+
+
+def stored_bytes(record: Any) -> bytes:
+    """Every byte of a consumed record: value, key and headers."""
+    parts = [record.value or b"", record.key or b""]
+    parts += [name.encode() + b"=" + value for name, value in record.headers or ()]
+    return b"\n".join(parts)
 
 
 def headers_of(record: Any) -> dict[str, str]:

@@ -33,11 +33,13 @@ from promql_refs import REPO
 from tests.kafka_helpers import (
     RecordId,
     committed_offsets,
+    credentials_in,
     envelope_stream,
     expected_records,
     headers_of,
     produce_records,
     record_id,
+    stored_bytes,
 )
 from topics.catalog import Catalog, Role
 from worker.config.settings import Settings, to_environ
@@ -230,6 +232,8 @@ def test_the_container_processes_envelopes_as_non_root_on_a_read_only_root_and_d
         except ValueError:
             raise AssertionError(f"not a JSON line: {line!r}") from None
     assert any(event["message"].startswith("assigned") for event in events)
+    outputs = [r for spec in catalog.topics if spec.role is not Role.INPUT for r in consume(spec.name)]
+    assert not credentials_in(worker.logs().encode() + b"".join(stored_bytes(r) for r in outputs))
 
     stopped = worker.podman("stop", "--time", "40", worker.id, timeout=60)
     assert stopped.returncode == 0, stopped.stderr

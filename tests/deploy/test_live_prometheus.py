@@ -44,6 +44,7 @@ from promql_refs import DASHBOARD, RULES, dashboard_targets, grafana_expr, load_
 
 from tests.kafka_helpers import (
     TEST_CONFIG,
+    credentials_in,
     produce_records,
     settings_for,
     sources_toml,
@@ -308,6 +309,14 @@ def _until_all_have_data(server: PrometheusServer, exprs: dict[str, str]) -> dic
         if not missing or time.monotonic() > deadline:
             return missing
         time.sleep(0.5)
+
+
+def test_no_metrics_page_holds_the_credentials_the_traffic_used(scrape_targets: dict[str, str]) -> None:
+    for target in scrape_targets.values():
+        with urllib.request.urlopen(f"http://{target}/metrics", timeout=5) as response:
+            page = response.read()
+        assert b"trackbridge_" in page
+        assert not credentials_in(page), target
 
 
 def test_the_worker_is_scraped_as_job_trackbridge_and_the_edge_as_trackbridge_edge(

@@ -22,7 +22,7 @@ from typing import Any
 import customerio
 import pytest
 
-from tests.kafka_helpers import ROOT, Consume, headers_of
+from tests.kafka_helpers import ROOT, Consume, credential_forms, credentials_in, headers_of
 from topics.catalog import Catalog, Role
 from worker.config.settings import Settings
 from worker.local.process import EdgeProcess, WorkerProcess
@@ -186,5 +186,9 @@ def test_the_official_clients_reach_the_destinations_as_trackbridge_map_says(  #
     assert got == expected
     assert any(t.endswith("dp.out.analytics") for t, *_ in got)
     assert any(t.endswith("journeys.skipped") for t, *_ in got)  # forms, segments, region, unsubscribe
+    # The input topic holds the header verbatim (spec §1); nothing written after it may.
+    written = "\n".join("\n".join(map(str, row)) for row in got)
+    pages = worker.log_text() + edge.log_text() + worker.metrics_text() + edge.metrics_text()
+    assert not credentials_in(written + pages, credential_forms(SITE_ID, API_KEY))
     assert worker.returncode is None
     assert edge.stop() == 0

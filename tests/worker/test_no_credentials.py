@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mapping
+from tests.kafka_helpers import credential_forms, credentials_in, stored_bytes
 from worker.config.sources import load_sources
-from worker.records import Record
 from worker.routing import Router
 from worker.sealing import Sealer
 
@@ -34,14 +34,6 @@ KEYS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=10, max
 )
 SITES = st.sampled_from(["site_prod_1", "site_mob_2", "site_unknown"])
 CASES = st.sampled_from(["authorization", "Authorization", "AUTHORIZATION", "authoriZation"])
-
-
-def secrets_of(site: str, key: str) -> list[bytes]:
-    """Every form of the credentials a leak could take."""
-    pair = f"{site}:{key}".encode()
-    standard = base64.b64encode(pair)
-    urlsafe = base64.urlsafe_b64encode(pair)
-    return [pair, key.encode(), standard, urlsafe, standard.rstrip(b"="), urlsafe.rstrip(b"=")]
 
 
 def header(site: str, key: str, urlsafe: bool, padded: bool, scheme: str) -> str:
@@ -95,13 +87,7 @@ def hostile(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
         text = text.replace(
             b'"method"', b'"' + draw(CASES).encode() + b'": ' + json.dumps(value).encode() + b', "method"'
         )
-    return draw(breakages(text, value)), secrets_of(site, key)
-
-
-def stored_bytes(record: Record) -> bytes:
-    parts = [record.topic.encode(), record.value, record.key or b""]
-    parts += [name.encode() + b"=" + data for name, data in record.headers]
-    return b"\n".join(parts)
+    return draw(breakages(text, value)), credential_forms(site, key)
 
 
 @settings(deadline=None, max_examples=600, suppress_health_check=[HealthCheck.too_slow])
@@ -113,5 +99,5 @@ def test_no_record_holds_the_credentials(case: tuple[bytes, list[bytes]]) -> Non
         assert routed.records, "every input is accounted for"
         for record in routed.records:
             stored = stored_bytes(record)
-            leaked = [secret for secret in secrets if secret in stored]
+            leaked = credentials_in(stored, secrets)
             assert not leaked, f"{leaked} stored in {stored[:300]!r}"

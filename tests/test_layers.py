@@ -1,8 +1,9 @@
 """The layout's one rule: imports only go down (README, "Where things live").
 
 mapping <- topics <- worker.config <- worker (records, routing, metrics, web, topology)
-<- worker.runtime, worker.edge <- worker.cli; worker.local is tooling that production code never
-imports. The edge and the worker's runtime are two programs side by side: neither imports the other.
+<- worker.produce <- worker.runtime, worker.edge <- worker.cli; worker.local is tooling that
+production code never imports. The edge and the worker's runtime are two programs side by side:
+neither imports the other; what both need of producing is in worker.produce.
 """
 
 from __future__ import annotations
@@ -47,27 +48,63 @@ RULES = [
             "worker.metrics",
             "worker.web",
             "worker.topology",
+            "worker.produce",
             "worker.runtime",
             "worker.edge",
             "worker.cli",
             "worker.local",
         ),
     ),
-    ("worker.records", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    ("worker.routing", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    ("worker.metrics", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    ("worker.signals", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    ("worker.logs", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    ("worker.web", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    ("worker.topology", ("worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    ("worker.redrive", ("worker.routing", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    ("worker.records", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    ("worker.routing", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    ("worker.metrics", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    (
+        "worker.collector",
+        ("worker.config", "worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local"),
+    ),
+    ("worker.signals", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    ("worker.logs", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    ("worker.web", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    ("worker.topology", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
+    (
+        "worker.redrive",
+        ("worker.routing", "worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local"),
+    ),
     (
         "worker.clients",
-        ("worker.records", "worker.routing", "worker.runtime", "worker.edge", "worker.cli", "worker.local"),
+        (
+            "worker.records",
+            "worker.routing",
+            "worker.produce",
+            "worker.runtime",
+            "worker.edge",
+            "worker.cli",
+            "worker.local",
+        ),
     ),
     (
         "worker.sealing",
-        ("worker.config", "worker.records", "worker.routing", "worker.runtime", "worker.edge", "worker.cli"),
+        (
+            "worker.config",
+            "worker.records",
+            "worker.routing",
+            "worker.produce",
+            "worker.runtime",
+            "worker.edge",
+            "worker.cli",
+        ),
+    ),
+    (
+        "worker.produce",
+        (
+            "worker.config",
+            "worker.routing",
+            "worker.metrics",
+            "worker.runtime",
+            "worker.edge",
+            "worker.cli",
+            "worker.local",
+        ),
     ),
     ("worker.runtime", ("worker.cli", "worker.local", "worker.edge")),
     ("worker.edge", ("topics", "worker.cli", "worker.local", "worker.runtime")),

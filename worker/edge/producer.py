@@ -6,6 +6,11 @@ or when the broker refuses the record. After a failure the producer refuses at o
 breaker) and lets one request through every `PROBE_INTERVAL_S` to find out whether Kafka is back,
 so an outage costs callers a fast 503 rather than a pile of envelopes waiting in memory.
 
+Envelopes go to the broker as the worker's records do (`worker.produce.sender`): whatever the
+requests queued while the previous delivery was on its way, in one record batch per partition,
+placed by the Java client's partitioner -- so under load a produce request carries many envelopes,
+and a request waits for no linger when the edge is idle.
+
 A refused envelope may still reach the topic later (its batch was already on the wire when the
 wait ran out): a 503 means "not known to be durable", never "half written" -- each request is one
 Kafka record, written whole or not at all.
@@ -22,6 +27,8 @@ from typing import Any, Final
 
 from worker.config.settings import Settings
 from worker.edge.metrics import EdgeMetrics
+from worker.produce.sender import BatchSender
+from worker.records import Record
 
 logger = logging.getLogger("trackbridge.edge")
 
@@ -32,6 +39,7 @@ CONNECT_RETRY_FIRST_S: Final = 1.0
 CONNECT_RETRY_MAX_S: Final = 30.0
 # Largest envelope the producer sends: the edge's body cap plus the envelope's own fields.
 MAX_REQUEST_BYTES: Final = 1024 * 1024
+_NO_HEADERS: Final[list[tuple[str, bytes]]] = []
 
 
 class Unavailable(Exception):
@@ -51,6 +59,11 @@ class EnvelopeProducer:
         # (deadline, acknowledgement) in send order: with one timeout for all, also deadline order.
         self._waiting: deque[tuple[float, asyncio.Future[Any]]] = deque()
         self._sweeper: asyncio.Task[None] | None = None
+        # What the requests queued since the last delivery, and their acknowledgements.
+        self._records: list[Record] = []
+        self._acknowledgements: list[asyncio.Future[None]] = []
+        self._pending = asyncio.Event()
+        self._delivering: asyncio.Task[None] | None = None
         metrics.producer_ready = self.ready
 
     def ready(self) -> bool:
@@ -95,6 +108,8 @@ class EnvelopeProducer:
                 )
             else:
                 self._producer = producer
+                sender = BatchSender(producer, max_request_size=MAX_REQUEST_BYTES)
+                self._delivering = asyncio.create_task(self._deliver(sender))
                 self._sweeper = asyncio.create_task(self._sweep())
                 topics = await producer.client.fetch_all_metadata()
                 if self.topic not in topics.topics():
@@ -114,8 +129,7 @@ class EnvelopeProducer:
     async def send(self, value: bytes, key: bytes | None) -> None:
         """Produce one envelope and wait for its acknowledgement; raise `Unavailable` if it is not
         acknowledged within `edge_produce_timeout` (or cannot be sent at all)."""
-        producer = self._producer
-        if producer is None:
+        if self._producer is None:
             raise Unavailable("not connected to Kafka yet")
         probe = False
         if self._failed_at is not None:
@@ -123,11 +137,12 @@ class EnvelopeProducer:
                 raise Unavailable("Kafka did not acknowledge recent envelopes")
             self._probing = probe = True
         started = time.perf_counter()
+        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._records.append(Record(self.topic, key, value, _NO_HEADERS))
+        self._acknowledgements.append(acknowledged)
+        self._waiting.append((time.monotonic() + self.settings.edge_produce_timeout, acknowledged))
+        self._pending.set()
         try:
-            # Bounded by aiokafka's request timeout (= the produce timeout) while it waits for
-            # metadata or buffer space; the acknowledgement by `_sweep`.
-            acknowledged = await producer.send(self.topic, value, key=key)
-            self._waiting.append((time.monotonic() + self.settings.edge_produce_timeout, acknowledged))
             await acknowledged
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -145,6 +160,31 @@ class EnvelopeProducer:
             self._failed_at = None
             logger.info("Kafka acknowledges envelopes again", extra={"event": "kafka_recovered"})
 
+    async def _deliver(self, sender: BatchSender) -> None:
+        """Hand what the requests queued since the last delivery to the broker, in whole
+        per-partition batches, and settle each request's acknowledgement; one delivery at a time,
+        so envelopes reach each partition in the order they were sent."""
+        pending = self._pending
+        while True:
+            await pending.wait()
+            pending.clear()
+            records, acknowledgements = self._records, self._acknowledgements
+            self._records, self._acknowledgements = [], []
+            try:
+                failures = await sender(records, range(len(records)))
+            except Exception as error:  # a bug, not the broker: answer 503 and keep delivering
+                logger.exception("delivery failed", extra={"event": "delivery_failed"})
+                failures = [(index, error) for index in range(len(records))]
+            failed = dict(failures)
+            for index, acknowledged in enumerate(acknowledgements):
+                if acknowledged.done():  # given up on by `_sweep`
+                    continue
+                failure = failed.get(index)
+                if failure is None:
+                    acknowledged.set_result(None)
+                else:
+                    acknowledged.set_exception(failure)
+
     def _given_up(self, started: float, error: BaseException) -> None:
         self.metrics.produce_seconds.observe(time.perf_counter() - started)
         self._fail(error)
@@ -152,7 +192,7 @@ class EnvelopeProducer:
 
     async def _sweep(self) -> None:
         """Give up on acknowledgements past their deadline: cancelling one wakes its request,
-        which answers 503 (aiokafka skips futures already done when the batch completes)."""
+        which answers 503 (`_deliver` skips acknowledgements already given up on)."""
         waiting = self._waiting
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
@@ -174,9 +214,10 @@ class EnvelopeProducer:
     async def close(self) -> None:
         """Send what is buffered and stop (the HTTP server has answered everything by now)."""
         producer, self._producer = self._producer, None
+        for task in (self._delivering, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if producer is not None:
             await producer.stop()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper

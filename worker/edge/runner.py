@@ -14,6 +14,7 @@ import logging
 
 from aiohttp import web
 
+from worker.collector import tune_gc
 from worker.config.settings import Settings
 from worker.config.sources import SourcesConfig
 from worker.edge.server import Edge
@@ -69,7 +70,9 @@ def run_edge(settings: Settings, sources: SourcesConfig) -> int:
     asyncio.set_event_loop(loop)
     try:
         with stop_on_signals(loop) as stop:
-            return loop.run_until_complete(serve(Edge(settings, sources), stop))
+            edge = Edge(settings, sources)
+            tune_gc()
+            return loop.run_until_complete(serve(edge, stop))
     finally:
         with contextlib.suppress(Exception):
             loop.run_until_complete(loop.shutdown_asyncgens())

@@ -2,7 +2,7 @@
 
 The agent consumes the raw topic (keys and values as raw bytes) one fetched batch at a time (see
 worker/runtime/driver.py for why batches, not events): for each batch it translates and routes every
-call, sends the records in whole per-partition batches (worker/runtime/sender.py) through the
+call, sends the records in whole per-partition batches (worker/produce/sender.py) through the
 aiokafka producer under Faust's, waits for all acknowledgements, and only then acknowledges the
 batch to the consumer, whose commit timer commits its offsets. A batch whose records are not all
 acknowledged stays uncommitted while what was not acknowledged is retried (pipeline.py).
@@ -28,12 +28,12 @@ from worker.config.settings import Settings
 from worker.config.sources import SourcesConfig
 from worker.logs import flush_collapsed
 from worker.metrics import Metrics
+from worker.produce.sender import BatchSender
 from worker.routing import Router
 from worker.runtime import driver
 from worker.runtime.driver import FetchedBatch
 from worker.runtime.health import BrokerProbe
 from worker.runtime.pipeline import MappedBatch, Pipeline, Translate
-from worker.runtime.sender import BatchSender
 from worker.sealing import sealer_for
 
 logger = logging.getLogger(__name__)

@@ -372,7 +372,7 @@ class Producer(faust_aiokafka.Producer):
         return extra
 
     def aiokafka_producer(self) -> Any:
-        """The started `AIOKafkaProducer` underneath, for whole-batch sends (worker/runtime/sender.py)."""
+        """The started `AIOKafkaProducer` underneath, for whole-batch sends (worker/produce/sender.py)."""
         return self._ensure_producer()
 
 

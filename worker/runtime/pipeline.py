@@ -2,7 +2,7 @@
 
 `Pipeline.map` translates and routes every record of a fetched batch (pure CPU, no awaits);
 `Pipeline.deliver` sends all resulting records in whole per-partition batches
-(worker/runtime/sender.py) and waits for every acknowledgement; `Pipeline.settle` counts the
+(worker/produce/sender.py) and waits for every acknowledgement; `Pipeline.settle` counts the
 batch in the metrics once it is acknowledged. The agent (worker/runtime/app.py) strings them
 together and only then lets the batch's offsets be committed.
 
@@ -30,10 +30,10 @@ import msgspec
 from mapping.reasons import Reason
 from mapping.results import Problem, Translation
 from worker.metrics import Metrics, Tally
+from worker.produce.sender import REFUSALS, Send
 from worker.records import HEADER_REASON, Record, cut, input_copy, problem_record, redrive_count
 from worker.routing import Routed, Router
 from worker.runtime.driver import FetchedBatch
-from worker.runtime.sender import REFUSALS, Send
 
 logger = logging.getLogger(__name__)
 

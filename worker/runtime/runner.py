@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import threading
@@ -19,6 +18,7 @@ from typing import Any, Final
 import faust
 
 from worker import web
+from worker.collector import tune_gc
 from worker.config.settings import Settings
 from worker.config.sources import SourcesConfig
 from worker.logs import configure_logging, flush_collapsed
@@ -30,12 +30,6 @@ __all__ = ["configure_logging", "run_worker", "wait_for_broker", "waiting_pages"
 
 BROKER_RETRY_FIRST: Final = 1.0
 BROKER_RETRY_MAX: Final = 30.0
-# The collector's young-generation threshold while the worker runs (CPython's default: 700).
-# Translating a call allocates dozens of containers (decoded bodies, lists, dicts) that die with
-# their batch, so at 700 a young collection ran every few calls and the old generations, which
-# hold all of Faust, aiokafka and the imported modules, were walked again and again: about a
-# sixth of the worker's CPU time (bench/worker_e2e.py, docs/benchmarks.md).
-GC_YOUNG_THRESHOLD: Final = 20_000
 
 
 class _FaustWorker(faust.Worker):
@@ -146,19 +140,6 @@ async def waiting_pages(settings: Settings) -> AsyncIterator[None]:
 async def _wait_serving(settings: Settings, stop: asyncio.Event) -> bool:
     async with waiting_pages(settings):
         return await wait_for_broker(settings, stop)
-
-
-def tune_gc() -> None:
-    """Move everything allocated so far out of the collector's sight (`gc.freeze`: modules,
-    settings, the app) and collect the young generation less often (GC_YOUNG_THRESHOLD).
-
-    Reference cycles are still collected, only in larger steps; what the hot path allocates is
-    mostly acyclic (msgspec structs are not even tracked) and freed by reference counting.
-    """
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def run_worker(settings: Settings, sources: SourcesConfig) -> int:

@@ -40,7 +40,7 @@ def identify(person: int, request: str, size: int = 10) -> bytes:
 
 
 class Producer:
-    """The pipeline's `Send` (worker/runtime/sender.py): one call per attempt, whose
+    """The pipeline's `Send` (worker/produce/sender.py): one call per attempt, whose
     `verdict(record, attempt)` says what becomes of each record: None (acknowledged) or the
     exception it fails with."""
 

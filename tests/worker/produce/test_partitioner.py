@@ -10,7 +10,7 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.runtime.partitioner import Partitioner, murmur2
+from worker.produce.partitioner import Partitioner, murmur2
 
 # The partition, out of 1000, that the Java client's default partitioner gives these keys (the
 # values aiokafka's and kafka-python's own tests check against).

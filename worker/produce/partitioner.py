@@ -4,7 +4,7 @@ records share a partition).
 The Java client's default partitioner -- and so librdkafka's `murmur2_random`, aiokafka's
 `DefaultPartitioner` and kafka-python's -- puts a keyed record on partition
 `(murmur2(key) & 0x7fffffff) % partition_count`. `murmur2` here is that hash, bit for bit
-(tests/worker/runtime/test_partitioner.py compares it with aiokafka's on random keys), written
+(tests/worker/produce/test_partitioner.py compares it with aiokafka's on random keys), written
 for CPython: the 4-byte words are read in one `struct` call and the 32-bit arithmetic masks
 once per step: about twice as fast as aiokafka's pure-Python loop. `Partitioner` also
 remembers the hash of recent keys, since one person's key recurs in a batch (one record per

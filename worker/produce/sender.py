@@ -2,7 +2,7 @@
 
 aiokafka's `send` makes a future per record, runs the partitioner and the size check per record,
 and resolves every future when the broker answers: a third of the worker's time went there.
-`BatchSender` instead places each record itself (`worker.runtime.partitioner`, the Java
+`BatchSender` instead places each record itself (`worker.produce.partitioner`, the Java
 client's partition for every key), fills one record batch per partition with
 `AIOKafkaProducer.create_batch`, hands each to `send_batch` whole, and waits for one future per
 batch. aiokafka's sender still groups the batches into one request per broker, retries them
@@ -32,8 +32,8 @@ from aiokafka.errors import (
 )
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from worker.produce.partitioner import Partitioner
 from worker.records import Record
-from worker.runtime.partitioner import Partitioner
 
 # Errors the broker or the producer gives one record for good: sending it again cannot help.
 REFUSALS: Final = (
@@ -104,13 +104,19 @@ class BatchSender:
             else:
                 members.append(index)
         self.partitioner.shuffle()
-        if partitions:
-            timestamp = int(time.time() * 1000)
-            results = await asyncio.gather(
-                *(self._send_partition(records, tp, members, timestamp) for tp, members in partitions.items())
-            )
-            for result in results:
-                failures += result
+        if not partitions:
+            return failures
+        timestamp = int(time.time() * 1000)
+        plans = [(tp, self._fill(records, members, timestamp)) for tp, members in partitions.items()]
+        queued = await self._submit_all(plans)
+        outcomes = await asyncio.gather(
+            *(future for futures in queued for future in futures), return_exceptions=True
+        )
+        start = 0
+        for (tp, batches), futures in zip(plans, queued, strict=True):
+            mine = outcomes[start : start + len(futures)]
+            start += len(futures)
+            failures += await self._settle(records, tp, batches, mine, timestamp)
         return failures
 
     async def _partition_count(self, topic: str) -> int | BaseException:
@@ -137,24 +143,39 @@ class BatchSender:
             members.append(index)
         return batches
 
-    async def _submit(self, batches: list[_Batch], topic: str, partition: int) -> list[Any]:
-        """Hand `batches` to the producer in order: one future (or the error) per batch."""
-        futures: list[Any] = []
-        for position, batch in enumerate(batches):
-            try:
-                futures.append(await self.producer.send_batch(batch.builder, topic, partition=partition))
-            except Exception as error:  # not queued (producer closed, timed out waiting for room)
-                futures += [_failed(error)] * (len(batches) - position)
-                break
-        return futures
+    async def _submit_all(self, plans: list[tuple[tuple[str, int], list[_Batch]]]) -> list[list[Any]]:
+        """Hand every partition's batches to the producer, in order within each partition: one
+        future (or the error) per batch. Round by round -- every partition's first batch, then
+        every second one -- because the producer takes a partition's next batch only once the one
+        before it is on its way, which happens to all of a broker's partitions at once."""
+        queued: list[list[Any]] = [[] for _ in plans]
+        refused: list[BaseException | None] = [None] * len(plans)
+        for position in range(max(len(batches) for _, batches in plans)):
+            for plan, ((topic, partition), batches) in enumerate(plans):
+                if position >= len(batches):
+                    continue
+                error = refused[plan]
+                if error is None:
+                    try:
+                        builder = batches[position].builder
+                        queued[plan].append(
+                            await self.producer.send_batch(builder, topic, partition=partition)
+                        )
+                        continue
+                    except Exception as failure:  # not queued (producer closed, timed out waiting for room)
+                        error = refused[plan] = failure
+                queued[plan].append(_failed(error))
+        return queued
 
-    async def _send_partition(
-        self, records: Sequence[Record], tp: tuple[str, int], indexes: list[int], timestamp: int
+    async def _settle(
+        self,
+        records: Sequence[Record],
+        tp: tuple[str, int],
+        batches: list[_Batch],
+        outcomes: Sequence[Any],
+        timestamp: int,
     ) -> Failures:
-        topic, partition = tp
-        batches = self._fill(records, indexes, timestamp)
-        queued = await self._submit(batches, topic, partition)
-        outcomes = await asyncio.gather(*queued, return_exceptions=True)
+        """The failures of one partition's batches, given each batch's outcome."""
         failures: Failures = []
         for position, (batch, outcome) in enumerate(zip(batches, outcomes, strict=True)):
             if not isinstance(outcome, BaseException):
@@ -163,15 +184,15 @@ class BatchSender:
                 # Which record? Send this batch's records, and every later one of the partition
                 # (acknowledged or not, to keep their order after it), one batch each.
                 rest = [index for later in batches[position:] for index in later.indexes]
-                return failures + await self._one_by_one(records, rest, topic, partition, timestamp)
+                return failures + await self._one_by_one(records, rest, tp, timestamp)
             failures += [(index, outcome) for index in batch.indexes]
         return failures
 
     async def _one_by_one(
-        self, records: Sequence[Record], indexes: list[int], topic: str, partition: int, timestamp: int
+        self, records: Sequence[Record], indexes: list[int], tp: tuple[str, int], timestamp: int
     ) -> Failures:
         batches = [self._fill(records, [index], timestamp)[0] for index in indexes]
-        queued = await self._submit(batches, topic, partition)
+        (queued,) = await self._submit_all([(tp, batches)])
         outcomes = await asyncio.gather(*queued, return_exceptions=True)
         return [
             (index, outcome)

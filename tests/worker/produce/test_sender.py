@@ -12,8 +12,8 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, ProducerClosed
 from aiokafka.partitioner import DefaultPartitioner
 
+from worker.produce.sender import BatchSender, Failures
 from worker.records import Record
-from worker.runtime.sender import BatchSender, Failures
 
 PARTITIONS = 4
 ALL = list(range(PARTITIONS))

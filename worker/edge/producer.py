@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from worker.config.settings import Settings
 from worker.edge.metrics import EdgeMetrics
-from worker.produce.sender import BatchSender
+from worker.produce.sender import REFUSALS, BatchSender
 from worker.records import Record
 
 logger = logging.getLogger("trackbridge.edge")
@@ -187,7 +187,8 @@ class EnvelopeProducer:
 
     def _given_up(self, started: float, error: BaseException) -> None:
         self.metrics.produce_seconds.observe(time.perf_counter() - started)
-        self._fail(error)
+        if not isinstance(error, REFUSALS):  # a record refused for good says nothing of Kafka
+            self._fail(error)
         raise Unavailable(f"Kafka did not acknowledge the envelope: {type(error).__name__}") from None
 
     async def _sweep(self) -> None:

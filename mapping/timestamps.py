@@ -111,20 +111,32 @@ def _fraction_micros(digits: str) -> int:
     return int(digits[:6]) + (digits[6] >= "5")
 
 
+def _is_instant(text: str) -> bool:
+    """Whether `datetime.fromisoformat` takes the text: for the fixed shapes `normalize_received_at`
+    gives it, ASCII digits where they belong naming a real date and time."""
+    try:
+        datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def normalize_received_at(value: str) -> str | None:
     """Validate the envelope's `received_at` and print it as a Pipelines time, or None.
 
     The value must be `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±hh:mm)` naming a real instant (spec §1);
     it is converted to UTC and its fraction truncated to milliseconds (spec §9).
     """
-    # The form nearly every edge writes is already canonical output: its separators sit at
-    # every third character from the fifth, and fromisoformat checks the digits and the calendar.
+    # The UTC forms edges write need no arithmetic: `…SSZ` is already canonical output, and
+    # `…SS.<digits>Z` (ours writes microseconds) only has its fraction cut. Their separators sit at
+    # every third character from the fifth; fromisoformat checks the digits and the calendar.
     if len(value) == 20 and value[4::3] == "--T::Z":
-        try:
-            datetime.datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return value
+        return value if _is_instant(value) else None
+    if value[4:20:3] == "--T::." and value[-1] == "Z":
+        fraction = value[20:-1]
+        if fraction.isdigit() and fraction.isascii() and _is_instant(value[:19]):
+            millis = fraction[:3].ljust(3, "0")
+            return f"{value[:19]}.{millis}Z" if millis != "000" else value[:19] + "Z"
     match = _RECEIVED_AT.fullmatch(value)
     if match is None:
         return None

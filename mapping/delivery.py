@@ -32,13 +32,13 @@ def report(
     (`invalid_body`); it is not checked against Customer.io's list of metrics.
     """
     identifier = identifier_value(delivery_id, id_field)
-    if isinstance(identifier, Problem):
+    if type(identifier) is Problem:
         return identifier
     name = required_text(metric, metric_field)
-    if isinstance(name, Problem):
+    if type(name) is Problem:
         return name
     when = time_field(timestamp, "timestamp")
-    if isinstance(when, Problem):
+    if type(when) is Problem:
         return when
     properties: dict[str, Any] = {"deliveryId": identifier, "metric": name}
     for key, value in extras.items():
@@ -61,7 +61,7 @@ def v2_delivery(
     attributes are copied unchanged.
     """
     extras = optional_object(attributes, "attributes")
-    if isinstance(extras, Problem):
+    if type(extras) is Problem:
         return extras
     if identifiers is None:
         return Problem(Reason.MISSING_IDENTIFIER, "identifiers is missing")

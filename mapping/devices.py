@@ -37,11 +37,11 @@ def read_device(value: Any, *, v2: bool) -> pipelines.Device | Problem:
     string (forwarded as given); else `invalid_body`.
     """
     device = required_object(value, "device")
-    if isinstance(device, Problem):
+    if type(device) is Problem:
         return device
     token_field = "token" if v2 and device.get("token") is not None else "id"
     token = required_text(device.get(token_field), f"device.{token_field}")
-    if isinstance(token, Problem):
+    if type(token) is Problem:
         return token
     platform = device.get("platform")
     if platform is not None and not isinstance(platform, str):
@@ -52,11 +52,11 @@ def read_device(value: Any, *, v2: bool) -> pipelines.Device | Problem:
 def read_update(value: Any, *, v2: bool) -> DeviceUpdate | Problem:
     """A device object being added or updated (spec §4.5): its context and properties."""
     device = read_device(value, v2=v2)
-    if isinstance(device, Problem):
+    if type(device) is Problem:
         return device
     fields: dict[str, Any] = value
     nested = optional_object(fields.get("attributes"), "device.attributes")
-    if isinstance(nested, Problem):
+    if type(nested) is Problem:
         return nested
     reserved = _V2_RESERVED if v2 else _V1_RESERVED
     properties = {name: item for name, item in fields.items() if name not in reserved}
@@ -72,7 +72,7 @@ def created(
         when = time_field(update.last_used, "device.last_used")
     else:
         when = time_field(fallback_time, "timestamp")
-    if isinstance(when, Problem):
+    if type(when) is Problem:
         return when
     return [
         pipelines.track(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, final
 
 import msgspec
 
@@ -29,6 +29,7 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
     body: msgspec.Raw = _NULL
 
 
+@final
 class Malformed(msgspec.Struct, frozen=True, gc=False):
     """An input that is not a valid envelope, with what could still be read of it."""
 

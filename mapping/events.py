@@ -46,7 +46,7 @@ def event(
             return problem
     if timestamp is not None:
         when = time_field(timestamp, "timestamp")
-        if isinstance(when, Problem):
+        if type(when) is Problem:
             return when
         stamp = stamp.at(when)
     if within * limits.EXPANSION > limits.EVENT_DATA_BYTES:
@@ -62,6 +62,6 @@ def event(
 def person_event(stamp: pipelines.Stamp, who: Subject, event_name: str, *, timestamp: Any = None) -> Result:
     """A semantic person event with empty properties: User Deleted, Suppressed, Unsuppressed (§8.2)."""
     when = time_field(timestamp, "timestamp")
-    if isinstance(when, Problem):
+    if type(when) is Problem:
         return when
     return [pipelines.track(stamp.at(when), 0, who, event_name, {})]

@@ -31,12 +31,12 @@ def identify(
     attributes (for the cheap size bounds of spec §12).
     """
     person = identify_person(primary, attributes)
-    if isinstance(person, Problem):
+    if type(person) is Problem:
         return person
     who = person  # the identify also carries the body's anonymous_id; relationships do not (§7.2)
     if person.anonymous_id is None:
         anonymous_id = optional_identifier(attributes.get("anonymous_id"), "anonymous_id")
-        if isinstance(anonymous_id, Problem):
+        if type(anonymous_id) is Problem:
             return anonymous_id
         if anonymous_id is not None:
             who = Subject(person.identifiers, user_id=person.user_id, anonymous_id=anonymous_id)
@@ -44,7 +44,7 @@ def identify(
     if problem is not None:
         return problem
     when = time_field(timestamp, timestamp_field)
-    if isinstance(when, Problem):
+    if type(when) is Problem:
         return when
     if _NOT_TRAITS.isdisjoint(attributes):
         traits = attributes
@@ -55,6 +55,6 @@ def identify(
         return problem
     stamp = stamp.at(when)
     related_calls = relationships.with_objects(stamp, person, related, within=within, start=1)
-    if isinstance(related_calls, Problem):
+    if type(related_calls) is Problem:
         return related_calls
     return [pipelines.identify(stamp, 0, who, traits), *related_calls]

@@ -126,7 +126,7 @@ def named_person(identifiers: Any, where: str, allowed: frozenset[str]) -> Subje
     value = identifiers[found]
     if type(value) is not str or not value:  # a non-empty string is the common, valid case
         value = identifier_value(value, f"{where}.{found}")
-        if isinstance(value, Problem):
+        if type(value) is Problem:
             return value
     if found == ANONYMOUS:
         return Subject({ANONYMOUS: value}, anonymous_id=value)
@@ -144,7 +144,7 @@ def merge_side(side: dict[str, Any], where: str) -> tuple[str, str] | Problem:
         return Problem(Reason.AMBIGUOUS_IDENTIFIERS, f"{where} names {' and '.join(present)}")
     kind = present[0]
     value = identifier_value(side[kind], f"{where}.{kind}")
-    if isinstance(value, Problem):
+    if type(value) is Problem:
         return value
     return kind, value
 
@@ -173,7 +173,7 @@ def identify_person(primary: Subject, attributes: dict[str, Any]) -> Subject | P
         if kind == "email":
             return Problem(Reason.INVALID_IDENTIFIER, f"email attribute is {json_type(raw)}")
         value = identifier_value(raw, f"{kind} attribute")
-        if isinstance(value, Problem):
+        if type(value) is Problem:
             return value
         collected[kind] = value
     if len(collected) == 1:
@@ -221,10 +221,10 @@ def named_object(identifiers: Any, where: str) -> ObjectRef | Problem:
             f"{where} names the object only by cio_object_id, which cannot be resolved here",
         )
     object_id = identifier_value(object_id, f"{where}.object_id")
-    if isinstance(object_id, Problem):
+    if type(object_id) is Problem:
         return object_id
     type_id = _object_type_id(identifiers.get("object_type_id"), f"{where}.object_type_id")
-    if isinstance(type_id, Problem):
+    if type(type_id) is Problem:
         return type_id
     return ObjectRef(type_id, object_id)
 

@@ -21,10 +21,10 @@ def merge(stamp: pipelines.Stamp, primary: Any, secondary: Any, *, timestamp: An
         side = "secondary" if isinstance(primary, dict) else "primary"
         return Problem(Reason.INVALID_BODY, f"{side} is missing or not an object")
     kept = merge_side(primary, "primary")
-    if isinstance(kept, Problem):
+    if type(kept) is Problem:
         return kept
     merged = merge_side(secondary, "secondary")
-    if isinstance(merged, Problem):
+    if type(merged) is Problem:
         return merged
     problem = limits.check_id(kept[1], f"primary {kept[0]}") or limits.check_id(
         merged[1], f"secondary {merged[0]}"
@@ -32,6 +32,6 @@ def merge(stamp: pipelines.Stamp, primary: Any, secondary: Any, *, timestamp: An
     if problem is not None:
         return problem
     when = time_field(timestamp, "timestamp")
-    if isinstance(when, Problem):
+    if type(when) is Problem:
         return when
     return [pipelines.alias(stamp.at(when), 0, person(*kept), user_id(*merged))]

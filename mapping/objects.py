@@ -25,13 +25,13 @@ def object_operation(stamp: pipelines.Stamp, op: ObjectOperation, within: int) -
 def _named(stamp: pipelines.Stamp, op: ObjectOperation) -> tuple[ObjectRef, pipelines.Stamp] | Problem:
     """The object the op names, its id's length, and the op's time (spec §6.4, §12, §5)."""
     obj = named_object(op.identifiers, "identifiers")
-    if isinstance(obj, Problem):
+    if type(obj) is Problem:
         return obj
     problem = limits.check_id(obj.object_id, "object_id")
     if problem is not None:
         return problem
     when = time_field(op.timestamp, "timestamp")
-    if isinstance(when, Problem):
+    if type(when) is Problem:
         return when
     return obj, stamp.at(when)
 
@@ -39,13 +39,13 @@ def _named(stamp: pipelines.Stamp, op: ObjectOperation) -> tuple[ObjectRef, pipe
 def _identify(stamp: pipelines.Stamp, op: ObjectOperation, *, anonymous: bool, within: int) -> Result:
     """A `group` without a person for the object itself, then one per person related to it."""
     attributes = optional_object(op.attributes, "attributes")
-    if isinstance(attributes, Problem):
+    if type(attributes) is Problem:
         return attributes
     related = relationships.read_relationships(op.cio_relationships, required=False, v1_form=False)
-    if isinstance(related, Problem):
+    if type(related) is Problem:
         return related
     named = _named(stamp, op)
-    if isinstance(named, Problem):
+    if type(named) is Problem:
         return named
     obj, stamp = named
     problem = limits.check_attributes(attributes, within, "attributes", total=True)
@@ -57,7 +57,7 @@ def _identify(stamp: pipelines.Stamp, op: ObjectOperation, *, anonymous: bool, w
         related = relationships.Relationships(entries)
     people = ONLY_ANONYMOUS if anonymous else PEOPLE
     related_calls = relationships.with_people(stamp, obj, related, people, within=within, start=1)
-    if isinstance(related_calls, Problem):
+    if type(related_calls) is Problem:
         return related_calls
     # spec §7.3: the type id overwrites an attribute of the same name.
     traits = attributes | {"objectTypeId": obj.type_id}
@@ -67,7 +67,7 @@ def _identify(stamp: pipelines.Stamp, op: ObjectOperation, *, anonymous: bool, w
 def _delete(stamp: pipelines.Stamp, op: ObjectOperation) -> Result:
     """`Object Deleted`, identified by the object id so it shares the object's record key (§14)."""
     named = _named(stamp, op)
-    if isinstance(named, Problem):
+    if type(named) is Problem:
         return named
     obj, stamp = named
     who = Subject(obj.identifiers, anonymous_id=obj.object_id)
@@ -78,13 +78,13 @@ def _delete(stamp: pipelines.Stamp, op: ObjectOperation) -> Result:
 def _relate(stamp: pipelines.Stamp, op: ObjectOperation, *, delete: bool, within: int) -> Result:
     """`add_relationships` / `delete_relationships` from an object to people (spec §5.3)."""
     related = relationships.read_relationships(op.cio_relationships, required=True, v1_form=False)
-    if isinstance(related, Problem):
+    if type(related) is Problem:
         return related
     named = _named(stamp, op)
-    if isinstance(named, Problem):
+    if type(named) is Problem:
         return named
     obj, stamp = named
     related = relationships.changed(related, delete=delete)
-    if isinstance(related, Problem):
+    if type(related) is Problem:
         return related
     return relationships.with_people(stamp, obj, related, PEOPLE, within=within, start=0)

@@ -7,14 +7,14 @@ earns depends on the field and the action; the mappers check each one with the e
 the spec gives. Fields a type never reads are skipped, not decoded.
 
 An operation the union does not accept is diagnosed by `operation_problem`, in the order of
-spec §5.1.
+spec §5.1. The Structs are final, like `Problem`, so that callers dispatch on `type(op) is …`.
 """
 
 from __future__ import annotations
 
 import types
 import typing
-from typing import Any, Literal
+from typing import Any, Literal, final
 
 import msgspec
 
@@ -41,6 +41,7 @@ ObjectAction = Literal[
 DeliveryAction = Literal["event"]
 
 
+@final
 class PersonOperation(msgspec.Struct, frozen=True, gc=False, tag_field="type", tag="person"):
     """`{"type": "person", "action", "identifiers", …}` (spec §5.2)."""
 
@@ -56,6 +57,7 @@ class PersonOperation(msgspec.Struct, frozen=True, gc=False, tag_field="type", t
     secondary: Any = None
 
 
+@final
 class ObjectOperation(msgspec.Struct, frozen=True, gc=False, tag_field="type", tag="object"):
     """`{"type": "object", "action", "identifiers", …}` (spec §5.3)."""
 
@@ -67,6 +69,7 @@ class ObjectOperation(msgspec.Struct, frozen=True, gc=False, tag_field="type", t
     anonymous_id: Any = None
 
 
+@final
 class DeliveryOperation(msgspec.Struct, frozen=True, gc=False, tag_field="type", tag="delivery"):
     """`{"type": "delivery", "action": "event", "identifiers", …}` (spec §5.4)."""
 
@@ -96,6 +99,7 @@ ACTIONS = types.MappingProxyType(
 """The actions of each v2 type (spec §5), as the union's Literals state them."""
 
 
+@final
 class Tags(msgspec.Struct, frozen=True, gc=False):
     """Only the `type` and `action` of an operation, whatever they are, for `operation_problem`."""
 

@@ -75,7 +75,7 @@ def read_entry(entry: Any, where: str) -> Entry | Problem:
     if not isinstance(identifiers, dict):
         return Problem(Reason.INVALID_BODY, f"{where}.identifiers is missing or not an object")
     attributes = optional_object(entry.get("relationship_attributes"), f"{where}.relationship_attributes")
-    if isinstance(attributes, Problem):
+    if type(attributes) is Problem:
         return attributes
     return Entry(identifiers, attributes)
 
@@ -122,10 +122,10 @@ def with_objects(
     for position, raw in enumerate(relationships.entries):
         where = f"cio_relationships[{position}]"
         entry = read_entry(raw, where)
-        if isinstance(entry, Problem):
+        if type(entry) is Problem:
             return entry
         obj = named_object(entry.identifiers, f"{where}.identifiers")
-        if isinstance(obj, Problem):
+        if type(obj) is Problem:
             return obj
         problem = limits.check_id(obj.object_id, f"{where} object_id") or limits.check_attributes(
             entry.attributes, within, f"{where}.relationship_attributes", total=True
@@ -159,10 +159,10 @@ def with_people(
     for position, raw in enumerate(relationships.entries):
         where = f"cio_relationships[{position}]"
         entry = read_entry(raw, where)
-        if isinstance(entry, Problem):
+        if type(entry) is Problem:
             return entry
         person = named_person(entry.identifiers, f"{where}.identifiers", allowed)
-        if isinstance(person, Problem):
+        if type(person) is Problem:
             return person
         problem = check_person_ids(person, where) or limits.check_attributes(
             entry.attributes, within, f"{where}.relationship_attributes", total=True

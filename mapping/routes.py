@@ -140,9 +140,10 @@ _CUSTOMER = "/api/v1/customers/"
 def _compile_customer() -> dict[str, dict[str, Endpoint]]:
     """`/api/v1/customers/{}` and its one-literal children, by that literal ("" for the bare person).
 
-    A path without `%` that is `_CUSTOMER`, a non-empty person, then nothing, `/` or `/<tail>` for
-    one of these tails splits into exactly those segments, so the segment index would give the
-    same answer (the tables hold no other template those segments could match).
+    A path that is `_CUSTOMER`, a non-empty person segment, then nothing, `/` or `/<tail>` for one
+    of these tails splits into exactly those segments, so the segment index would give the same
+    answer (the tables hold no other template those segments could match). The tails have no `%`:
+    only the person segment needs decoding, and `_decode` decodes it as `split_path` would.
     """
     tails: dict[str, dict[str, Endpoint]] = {}
     for method, template, endpoint in _TABLE:
@@ -183,19 +184,19 @@ def _decode(segment: str) -> str | None:
 def match_route(method: str, path: str) -> Route | None:
     """The route a method and path name, or None (`unknown_endpoint`).
 
-    The common paths (parameterless ones, and a person's v1 paths without `%`) are looked up
+    The common paths (parameterless ones, and a person's one-parameter v1 paths) are looked up
     directly; every other path is split and matched segment by segment.
     """
     exact = _EXACT.get(path)
     if exact is not None:
         endpoint = _method_endpoint(exact, method)
         return None if endpoint is None else _EXACT_ROUTES[endpoint]
-    if path.startswith(_CUSTOMER) and "%" not in path:
+    if path.startswith(_CUSTOMER):
         person, _, tail = path[len(_CUSTOMER) :].partition("/")
         methods = _CUSTOMER_TAILS.get(tail)
         if person and methods is not None:
             endpoint = _method_endpoint(methods, method)
-            return None if endpoint is None else Route(endpoint, (person,))
+            return None if endpoint is None else Route(endpoint, (_decode(person),))
     if not path.startswith("/"):
         return None
     segments = split_path(path)

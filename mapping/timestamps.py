@@ -1,15 +1,13 @@
 """Time conversions (spec §9): Track unix seconds and the envelope's `received_at` to Pipelines times.
 
 Pipelines times are `YYYY-MM-DDTHH:MM:SS[.mmm]Z`: always UTC, milliseconds printed only when they
-are not zero. Both functions are pure conversions (`time.gmtime` only does calendar arithmetic
-here; nothing reads a clock).
+are not zero. Both functions are pure conversions: calendar arithmetic on day numbers, no clock.
 """
 
 from __future__ import annotations
 
 import datetime
 import re
-import time
 from typing import Any
 
 from mapping.reasons import Reason
@@ -22,6 +20,13 @@ _MAX_MICROS = MAX_UNIX_SECONDS * 1_000_000
 
 _DATE_TIME = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}"  # the first six fields of a time tuple
 
+# Unix seconds are printed from their day number (datetime.date does the calendar, in C) and two
+# tables: `THH:MM:` for each minute of a day, and the two digits of each second.
+_EPOCH_DAY = datetime.date(1970, 1, 1).toordinal()
+_DAY = datetime.date.fromordinal
+_MINUTES = tuple(f"T{hour:02d}:{minute:02d}:" for hour in range(24) for minute in range(60))
+_SECONDS = tuple(f"{second:02d}" for second in range(60))
+
 # spec §9: a string of ASCII digits with an optional `.digits` fraction (go-customerio's last_used).
 _DIGITS = re.compile(r"([0-9]+)(?:\.([0-9]+))?", re.ASCII)
 
@@ -33,14 +38,20 @@ _RECEIVED_AT = re.compile(
 )
 
 
+def _date_time(seconds: int) -> str:
+    """`YYYY-MM-DDTHH:MM:SS` (UTC) of unix seconds in [0, MAX_UNIX_SECONDS): four-digit years."""
+    days, rest = divmod(seconds, 86_400)
+    minutes, second = divmod(rest, 60)
+    return f"{_DAY(_EPOCH_DAY + days).isoformat()}{_MINUTES[minutes]}{_SECONDS[second]}"
+
+
 def format_micros(micros: int) -> str:
     """Print a count of microseconds since the epoch, before year 10000, as a Pipelines time.
 
-    The fraction is truncated to milliseconds and omitted when that is `.000` (spec §9). From
-    1970 on, `%Y` always has four digits.
+    The fraction is truncated to milliseconds and omitted when that is `.000` (spec §9).
     """
     seconds, rest = divmod(micros, 1_000_000)
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    text = _date_time(seconds)
     millis = rest // 1000
     return f"{text}.{millis:03d}Z" if millis else text + "Z"
 
@@ -57,7 +68,7 @@ def unix_to_iso(value: Any) -> str | None:
     kind = type(value)
     if kind is int:
         if 0 <= value < MAX_UNIX_SECONDS:
-            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
+            return _date_time(value) + "Z"
         return None
     if kind is float:
         if not 0.0 <= value < MAX_UNIX_SECONDS:  # also rejects NaN
@@ -100,20 +111,32 @@ def _fraction_micros(digits: str) -> int:
     return int(digits[:6]) + (digits[6] >= "5")
 
 
+def _is_instant(text: str) -> bool:
+    """Whether `datetime.fromisoformat` takes the text: for the fixed shapes `normalize_received_at`
+    gives it, ASCII digits where they belong naming a real date and time."""
+    try:
+        datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def normalize_received_at(value: str) -> str | None:
     """Validate the envelope's `received_at` and print it as a Pipelines time, or None.
 
     The value must be `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±hh:mm)` naming a real instant (spec §1);
     it is converted to UTC and its fraction truncated to milliseconds (spec §9).
     """
-    # The form nearly every edge writes is already canonical output: its separators sit at
-    # every third character from the fifth, and fromisoformat checks the digits and the calendar.
+    # The UTC forms edges write need no arithmetic: `…SSZ` is already canonical output, and
+    # `…SS.<digits>Z` (ours writes microseconds) only has its fraction cut. Their separators sit at
+    # every third character from the fifth; fromisoformat checks the digits and the calendar.
     if len(value) == 20 and value[4::3] == "--T::Z":
-        try:
-            datetime.datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return value
+        return value if _is_instant(value) else None
+    if value[4:20:3] == "--T::." and value[-1] == "Z":
+        fraction = value[20:-1]
+        if fraction.isdigit() and fraction.isascii() and _is_instant(value[:19]):
+            millis = fraction[:3].ljust(3, "0")
+            return f"{value[:19]}.{millis}Z" if millis != "000" else value[:19] + "Z"
     match = _RECEIVED_AT.fullmatch(value)
     if match is None:
         return None

@@ -73,7 +73,7 @@ class Translator:
 
 def _translate(raw: bytes, credentials_of: Callable[[str | None], Credentials | Problem]) -> Translation:
     read = read_envelope(raw)
-    if isinstance(read, Malformed):
+    if type(read) is Malformed:
         return Translation(read.request_id, read.received_at, None, None, [], [read.problem])
     envelope = read.envelope
     request_id, received_at = envelope.request_id, envelope.received_at
@@ -88,16 +88,16 @@ def _translate(raw: bytes, credentials_of: Callable[[str | None], Credentials | 
     if skip is not None:
         return Translation(request_id, received_at, endpoint, None, [], [Problem(skip, _SKIP_DETAILS[skip])])
     credentials = credentials_of(envelope.authorization)
-    if isinstance(credentials, Problem):
+    if type(credentials) is Problem:
         return Translation(request_id, received_at, endpoint, credentials, [], [])
     if endpoint is _BATCH:
         results = v2.batch(request_id, read.received_at, envelope.body)
-        if isinstance(results, Problem):
+        if type(results) is Problem:
             return Translation(request_id, received_at, endpoint, credentials, [], [results])
         outputs: list[Output] = []
         problems: list[Problem] = []
         for index, result in enumerate(results):
-            if isinstance(result, Problem):
+            if type(result) is Problem:
                 problems.append(msgspec.structs.replace(result, item_index=index))
             else:
                 outputs += result
@@ -110,6 +110,6 @@ def _translate(raw: bytes, credentials_of: Callable[[str | None], Credentials | 
             result = v1.HANDLERS[endpoint](stamp, route.params, envelope.body)
         except RecursionError:
             result = NESTED_TOO_DEEPLY
-    if isinstance(result, Problem):
+    if type(result) is Problem:
         return Translation(request_id, received_at, endpoint, credentials, [], [result])
     return Translation(request_id, received_at, endpoint, credentials, result, [])

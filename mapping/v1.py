@@ -80,7 +80,7 @@ _NOT_AN_OBJECT = "body is not a JSON object"
 def _customer(params: tuple[str | None, ...]) -> Subject | Problem:
     """The person the path names, with its identifier's length checked."""
     who = path_person(params[0])
-    if isinstance(who, Problem):
+    if type(who) is Problem:
         return who
     return check_person_ids(who, "customer") or who
 
@@ -88,16 +88,16 @@ def _customer(params: tuple[str | None, ...]) -> Subject | Problem:
 def _identify(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: msgspec.Raw) -> Result:
     """§4.1: the body (null means `{}`) holds attributes, identifiers and relationships."""
     body = decode_body(_IDENTIFY, raw, _NOT_AN_OBJECT)
-    if isinstance(body, Problem):
+    if type(body) is Problem:
         return body
     attributes = body or {}
     related = relationships.read_relationships(
         attributes.get("cio_relationships"), required=False, v1_form=True
     )
-    if isinstance(related, Problem):
+    if type(related) is Problem:
         return related
     primary = path_person(params[0])
-    if isinstance(primary, Problem):
+    if type(primary) is Problem:
         return primary
     return identify(
         stamp,
@@ -115,7 +115,7 @@ def _person_event(event_name: str) -> Handler:
 
     def handle(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: msgspec.Raw) -> Result:
         who = _customer(params)
-        if isinstance(who, Problem):
+        if type(who) is Problem:
             return who
         return events.person_event(stamp, who, event_name)
 
@@ -125,16 +125,16 @@ def _person_event(event_name: str) -> Handler:
 def _event(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: msgspec.Raw) -> Result:
     """§4.3: a track, page or screen by the path's person."""
     body = decode_body(_EVENT, raw, _NOT_AN_OBJECT)
-    if isinstance(body, Problem):
+    if type(body) is Problem:
         return body
     properties = optional_object(body.data, "data")
-    if isinstance(properties, Problem):
+    if type(properties) is Problem:
         return properties
     who = _customer(params)
-    if isinstance(who, Problem):
+    if type(who) is Problem:
         return who
     anonymous_id = optional_identifier(body.anonymous_id, "anonymous_id")
-    if isinstance(anonymous_id, Problem):
+    if type(anonymous_id) is Problem:
         return anonymous_id
     if anonymous_id is not None:
         who = Subject(who.identifiers, user_id=who.user_id, anonymous_id=anonymous_id)
@@ -160,15 +160,15 @@ def _event_call(
 def _anonymous_event(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: msgspec.Raw) -> Result:
     """§4.4: an event with no person, identified by its `anonymous_id`, else skipped."""
     body = decode_body(_EVENT, raw, _NOT_AN_OBJECT)
-    if isinstance(body, Problem):
+    if type(body) is Problem:
         return body
     if body.anonymous_id is None or body.anonymous_id == "":
         return Problem(Reason.NO_IDENTITY, "anonymous event without anonymous_id")
     properties = optional_object(body.data, "data")
-    if isinstance(properties, Problem):
+    if type(properties) is Problem:
         return properties
     anonymous_id = identifier_value(body.anonymous_id, "anonymous_id")
-    if isinstance(anonymous_id, Problem):
+    if type(anonymous_id) is Problem:
         return anonymous_id
     who = Subject({"anonymous_id": anonymous_id}, anonymous_id=anonymous_id)
     return _event_call(stamp, who, body, properties, len(raw))
@@ -177,13 +177,13 @@ def _anonymous_event(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw
 def _add_device(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: msgspec.Raw) -> Result:
     """§4.5: Device Created or Updated."""
     body = decode_body(_DEVICE, raw, _NOT_AN_OBJECT)
-    if isinstance(body, Problem):
+    if type(body) is Problem:
         return body
     update = devices.read_update(body.device, v2=False)
-    if isinstance(update, Problem):
+    if type(update) is Problem:
         return update
     who = _customer(params)
-    if isinstance(who, Problem):
+    if type(who) is Problem:
         return who
     return devices.created(stamp, who, update)
 
@@ -195,7 +195,7 @@ def _delete_device(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: 
         state = "empty" if token == "" else "not UTF-8"
         return Problem(Reason.INVALID_BODY, f"device id in the path is {state}")
     who = _customer(params)
-    if isinstance(who, Problem):
+    if type(who) is Problem:
         return who
     return devices.deleted(stamp, who, pipelines.Device(token))
 
@@ -203,7 +203,7 @@ def _delete_device(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: 
 def _merge(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: msgspec.Raw) -> Result:
     """§4.9: alias."""
     body = decode_body(_MERGE, raw, _NOT_AN_OBJECT)
-    if isinstance(body, Problem):
+    if type(body) is Problem:
         return body
     return merge.merge(stamp, body.primary, body.secondary, timestamp=body.timestamp)
 
@@ -211,7 +211,7 @@ def _merge(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: msgspec.
 def _metrics(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: msgspec.Raw) -> Result:
     """§4.10: Report Delivery Event."""
     body = decode_body(_METRICS, raw, _NOT_AN_OBJECT)
-    if isinstance(body, Problem):
+    if type(body) is Problem:
         return body
     return delivery.report(
         stamp,
@@ -227,7 +227,7 @@ def _metrics(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: msgspe
 def _push_events(stamp: pipelines.Stamp, params: tuple[str | None, ...], raw: msgspec.Raw) -> Result:
     """§4.11: Report Delivery Event with `event` as the metric and `device_id` as the recipient."""
     body = decode_body(_PUSH, raw, _NOT_AN_OBJECT)
-    if isinstance(body, Problem):
+    if type(body) is Problem:
         return body
     return delivery.report(
         stamp,

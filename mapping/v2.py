@@ -36,13 +36,13 @@ _PERSON_EVENTS = {"delete": "User Deleted", "suppress": "User Suppressed", "unsu
 def entity(stamp: pipelines.Stamp, raw: msgspec.Raw) -> Result:
     """`/api/v2/entity` (spec §5.5): an object, at most 32,768 bytes, then one operation."""
     read = _read(raw, _ENTITY_SHAPE)
-    if isinstance(read, Problem):
+    if type(read) is Problem:
         return read
     if len(raw) * limits.EXPANSION > limits.ENTITY_BYTES:  # spec §12: a cheap bound first
         problem = _too_large(raw, limits.ENTITY_BYTES, Reason.ENTITY_TOO_LARGE, "body")
         if problem is not None:
             return problem
-    if isinstance(read, Tags):
+    if type(read) is Tags:
         return _refused(raw, read, _ENTITY_SHAPE)
     return operation(stamp, read, len(raw))
 
@@ -55,7 +55,7 @@ def batch(request_id: str, received_at: str, raw: msgspec.Raw) -> list[Result] |
     with its position as its item index.
     """
     body = decode_body(_BATCH, raw, "body is not an object with a batch array")
-    if isinstance(body, Problem):
+    if type(body) is Problem:
         return body
     if len(raw) * limits.EXPANSION > limits.BATCH_BYTES:
         problem = _too_large(raw, limits.BATCH_BYTES, Reason.BATCH_TOO_LARGE, "batch body")
@@ -75,9 +75,9 @@ def _batch_item(stamp: pipelines.Stamp, index: int, raw: msgspec.Raw) -> Result:
         if problem is not None:
             return problem
     read = _read(raw, _ELEMENT_SHAPE)
-    if isinstance(read, Problem):
+    if type(read) is Problem:
         return read
-    if isinstance(read, Tags):
+    if type(read) is Tags:
         return _refused(raw, read, _ELEMENT_SHAPE)
     return operation(stamp, read, len(raw))
 
@@ -99,14 +99,14 @@ def _refused(raw: msgspec.Raw, tags: Tags, what: str) -> Problem:
     if problem is not None:
         return problem
     undecodable = decode_body(_OPERATION, raw, what)
-    assert isinstance(undecodable, Problem)  # it has just failed to decode
+    assert type(undecodable) is Problem  # it has just failed to decode
     return undecodable
 
 
 def _too_large(raw: msgspec.Raw, limit: int, reason: Reason, what: str) -> Problem | None:
     """A Problem when raw JSON's exact compact size (spec §12) exceeds `limit`."""
     value = decode_body(_ANY, raw, f"{what} cannot be measured")
-    if isinstance(value, Problem):
+    if type(value) is Problem:
         return value
     size = limits.json_size(value)
     if size > limit:
@@ -117,9 +117,9 @@ def _too_large(raw: msgspec.Raw, limit: int, reason: Reason, what: str) -> Probl
 def operation(stamp: pipelines.Stamp, op: Operation, within: int) -> Result:
     """Translate one v2 operation by its type (spec §5.2-§5.4); `within` is its raw size."""
     try:
-        if isinstance(op, PersonOperation):
+        if type(op) is PersonOperation:
             return _person_operation(stamp, op, within)
-        if isinstance(op, ObjectOperation):
+        if type(op) is ObjectOperation:
             return objects.object_operation(stamp, op, within)
         return delivery.v2_delivery(stamp, op.identifiers, op.name, op.attributes, op.timestamp)
     except RecursionError:
@@ -136,10 +136,10 @@ def _person_operation(stamp: pipelines.Stamp, op: PersonOperation, within: int) 
     kind = _EVENT_KINDS.get(action)
     if kind is not None:
         properties = optional_object(op.attributes, "attributes")
-        if isinstance(properties, Problem):
+        if type(properties) is Problem:
             return properties
         who = _person(op, PEOPLE_OR_ANONYMOUS)
-        if isinstance(who, Problem):
+        if type(who) is Problem:
             return who
         return events.event(
             stamp, who, kind, op.name, properties, sent_id=op.id, timestamp=op.timestamp, within=within
@@ -148,25 +148,25 @@ def _person_operation(stamp: pipelines.Stamp, op: PersonOperation, within: int) 
         return _relate(stamp, op, delete=action == "delete_relationships", within=within)
     if action == "add_device":
         update = devices.read_update(op.device, v2=True)
-        if isinstance(update, Problem):
+        if type(update) is Problem:
             return update
         who = _person(op, PEOPLE)
-        if isinstance(who, Problem):
+        if type(who) is Problem:
             return who
         return devices.created(stamp, who, update, fallback_time=op.timestamp)
     if action == "delete_device":
         device = devices.read_device(op.device, v2=True)
-        if isinstance(device, Problem):
+        if type(device) is Problem:
             return device
         who = _person(op, PEOPLE)
-        if isinstance(who, Problem):
+        if type(who) is Problem:
             return who
         when = time_field(op.timestamp, "timestamp")
-        if isinstance(when, Problem):
+        if type(when) is Problem:
             return when
         return devices.deleted(stamp.at(when), who, device)
     who = _person(op, PEOPLE)
-    if isinstance(who, Problem):
+    if type(who) is Problem:
         return who
     return events.person_event(stamp, who, _PERSON_EVENTS[action], timestamp=op.timestamp)
 
@@ -174,7 +174,7 @@ def _person_operation(stamp: pipelines.Stamp, op: PersonOperation, within: int) 
 def _person(op: PersonOperation, allowed: frozenset[str]) -> Subject | Problem:
     """The person an op's `identifiers` names, with its identifier's length checked."""
     who = named_person(op.identifiers, "identifiers", allowed)
-    if isinstance(who, Problem):
+    if type(who) is Problem:
         return who
     return check_person_ids(who, "identifiers") or who
 
@@ -182,13 +182,13 @@ def _person(op: PersonOperation, allowed: frozenset[str]) -> Subject | Problem:
 def _identify(stamp: pipelines.Stamp, op: PersonOperation, within: int) -> Result:
     """Person identify: §4.1 with `identifiers` as the path and `attributes` as the body."""
     attributes = optional_object(op.attributes, "attributes")
-    if isinstance(attributes, Problem):
+    if type(attributes) is Problem:
         return attributes
     related = relationships.read_relationships(op.cio_relationships, required=False, v1_form=True)
-    if isinstance(related, Problem):
+    if type(related) is Problem:
         return related
     primary = named_person(op.identifiers, "identifiers", PEOPLE_OR_ANONYMOUS)
-    if isinstance(primary, Problem):
+    if type(primary) is Problem:
         return primary
     timestamp: Any = op.timestamp
     field = "timestamp"
@@ -202,15 +202,15 @@ def _identify(stamp: pipelines.Stamp, op: PersonOperation, within: int) -> Resul
 def _relate(stamp: pipelines.Stamp, op: PersonOperation, *, delete: bool, within: int) -> Result:
     """Person `add_relationships` / `delete_relationships` (spec §5.2)."""
     related = relationships.read_relationships(op.cio_relationships, required=True, v1_form=False)
-    if isinstance(related, Problem):
+    if type(related) is Problem:
         return related
     who = _person(op, PEOPLE)
-    if isinstance(who, Problem):
+    if type(who) is Problem:
         return who
     when = time_field(op.timestamp, "timestamp")
-    if isinstance(when, Problem):
+    if type(when) is Problem:
         return when
     related = relationships.changed(related, delete=delete)
-    if isinstance(related, Problem):
+    if type(related) is Problem:
         return related
     return relationships.with_objects(stamp.at(when), who, related, within=within, start=0)

@@ -93,6 +93,10 @@ def test_fractions_print_truncated_milliseconds(seconds: int, micros: int) -> No
         ("2024-01-01T00:30:00+01:00", "2023-12-31T23:30:00Z"),
         ("2024-02-29T23:59:59Z", "2024-02-29T23:59:59Z"),
         ("0999-01-01T00:00:00Z", "0999-01-01T00:00:00Z"),
+        ("2024-05-01T10:00:00.123456Z", "2024-05-01T10:00:00.123Z"),  # what our edge writes
+        ("2024-05-01T10:00:00.000999Z", "2024-05-01T10:00:00Z"),
+        ("2024-05-01T10:00:00.5Z", "2024-05-01T10:00:00.500Z"),
+        ("2024-02-29T23:59:59.999999Z", "2024-02-29T23:59:59.999Z"),
     ],
 )
 def test_received_at_is_normalised_to_utc_milliseconds(value: str, expected: str) -> None:
@@ -108,6 +112,10 @@ def test_received_at_is_normalised_to_utc_milliseconds(value: str, expected: str
         "2024-05-01T10:00:00+0200",
         "2024-05-01T10:00:00.Z",
         "2024-05-01T10:00:00,5Z",
+        "2024-05-01T10:00:00.12\u0663Z",  # a non-ASCII digit in the fraction
+        "2024-05-01T10:00:00.5ZZ",
+        "2023-02-29T10:00:00.5Z",
+        "2024-05-01T24:00:00.5Z",
         "2023-02-29T10:00:00Z",
         "2024-13-01T10:00:00Z",
         "2024-05-01T24:00:00Z",

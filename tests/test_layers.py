@@ -35,6 +35,9 @@ def _imports(path: Path) -> set[str]:
 
 MODULES = {_module(path): _imports(path) for package in PACKAGES for path in (ROOT / package).rglob("*.py")}
 
+# What the modules shared by the worker and the edge may not import: the layers above them.
+_ABOVE_SHARED = ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")
+
 # (modules whose name starts with this, the imports they may not have)
 RULES = [
     ("mapping", ("topics", "worker")),
@@ -48,64 +51,21 @@ RULES = [
             "worker.metrics",
             "worker.web",
             "worker.topology",
-            "worker.produce",
-            "worker.runtime",
-            "worker.edge",
-            "worker.cli",
-            "worker.local",
+            *_ABOVE_SHARED,
         ),
     ),
-    ("worker.records", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    ("worker.routing", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    ("worker.metrics", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    (
-        "worker.collector",
-        ("worker.config", "worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local"),
-    ),
-    ("worker.signals", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    ("worker.logs", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    ("worker.web", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    ("worker.topology", ("worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local")),
-    (
-        "worker.redrive",
-        ("worker.routing", "worker.produce", "worker.runtime", "worker.edge", "worker.cli", "worker.local"),
-    ),
-    (
-        "worker.clients",
-        (
-            "worker.records",
-            "worker.routing",
-            "worker.produce",
-            "worker.runtime",
-            "worker.edge",
-            "worker.cli",
-            "worker.local",
-        ),
-    ),
-    (
-        "worker.sealing",
-        (
-            "worker.config",
-            "worker.records",
-            "worker.routing",
-            "worker.produce",
-            "worker.runtime",
-            "worker.edge",
-            "worker.cli",
-        ),
-    ),
-    (
-        "worker.produce",
-        (
-            "worker.config",
-            "worker.routing",
-            "worker.metrics",
-            "worker.runtime",
-            "worker.edge",
-            "worker.cli",
-            "worker.local",
-        ),
-    ),
+    ("worker.records", _ABOVE_SHARED),
+    ("worker.routing", _ABOVE_SHARED),
+    ("worker.metrics", _ABOVE_SHARED),
+    ("worker.collector", ("worker.config", *_ABOVE_SHARED)),
+    ("worker.signals", _ABOVE_SHARED),
+    ("worker.logs", _ABOVE_SHARED),
+    ("worker.web", _ABOVE_SHARED),
+    ("worker.topology", _ABOVE_SHARED),
+    ("worker.redrive", ("worker.routing", *_ABOVE_SHARED)),
+    ("worker.clients", ("worker.records", "worker.routing", *_ABOVE_SHARED)),
+    ("worker.sealing", ("worker.config", "worker.records", "worker.routing", *_ABOVE_SHARED)),
+    ("worker.produce", ("worker.config", "worker.routing", "worker.metrics", *_ABOVE_SHARED[1:])),
     ("worker.runtime", ("worker.cli", "worker.local", "worker.edge")),
     ("worker.edge", ("topics", "worker.cli", "worker.local", "worker.runtime")),
     ("worker.local", ("worker.cli", "worker.runtime", "worker.edge")),

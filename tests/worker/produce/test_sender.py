@@ -86,6 +86,21 @@ def test_one_batch_per_partition_in_order_on_the_java_clients_partition() -> Non
         assert (topic, values) == ("out", expected)
 
 
+def test_full_batches_are_handed_over_round_by_round_each_partition_in_order() -> None:
+    keys: list[bytes | None] = [str(person).encode() for person in range(40)] * 3
+    records = records_for(keys)
+    producer = Producer(lambda sent: None, capacity=10)
+    assert send(producer, records) == []
+    rounds = [partition for _, partition, _ in producer.sent]
+    partitions = sorted(set(rounds))
+    # Every partition's first batch before any partition's second one, and so on.
+    assert sorted(rounds[: len(partitions)]) == partitions
+    for partition in partitions:
+        expected = [r.value for r in records if r.key is not None and partition_of(r.key) == partition]
+        handed = [value for _, sent_to, values in producer.sent if sent_to == partition for value in values]
+        assert handed == expected and all(len(values) <= 10 for _, _, values in producer.sent)
+
+
 def test_keyless_records_of_one_send_share_one_partition() -> None:
     producer = Producer(lambda sent: None)
     assert send(producer, records_for([None] * 10)) == []

@@ -263,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{steady['p50'] * 1000:11.1f} ms {steady['p99'] * 1000:6.1f} ms"
         )
     ratio = rates["trackbridge edge"] / rates["bare aiohttp handler"]
-    print(f"edge / bare: {ratio:.2f} (target >= 0.5); cores: {os.cpu_count()}")
+    print(f"edge / bare: {ratio:.3f} (target >= 0.5); cores: {os.cpu_count()}")
 
 
 if __name__ == "__main__":

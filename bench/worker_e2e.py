@@ -577,7 +577,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"worker p50 {w50 * 1e3:5.1f} ms p99 {w99 * 1e3:6.1f} ms   "
                     f"bare loop p50 {bare['p50'] * 1e3:5.1f} ms p99 {bare['p99'] * 1e3:6.1f} ms "
                     f"(exact {bare['exact_p50'] * 1e3:.1f} / {bare['exact_p99'] * 1e3:.1f})   "
-                    f"p99 ratio {w99 / bare['p99']:.2f} (target <= 1.50)   {_load()}\n"
+                    f"p99 ratio {w99 / bare['p99']:.3f} (target <= 1.50)   {_load()}\n"
                     f"  {'':>30}librdkafka loop p50 {rdkafka['p50'] * 1e3:5.1f} ms "
                     f"p99 {rdkafka['p99'] * 1e3:6.1f} ms "
                     f"(exact {rdkafka['exact_p50'] * 1e3:.1f} / {rdkafka['exact_p99'] * 1e3:.1f})   "
@@ -616,7 +616,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(
             f"  throughput, {len(inputs):,} envelopes   worker {worker_rate:,.0f} calls/s ({worker_load})\n"
             f"    bare aiokafka loop {bare_rate:,.0f} calls/s ({bare_load})   "
-            f"worker / bare loop {worker_rate / bare_rate:.2f} (target >= 1.50)\n"
+            f"worker / bare loop {worker_rate / bare_rate:.3f} (target >= 1.50)\n"
             f"    librdkafka loop    {rdkafka_rate:,.0f} calls/s ({rdkafka_load})   "
             f"worker / librdkafka loop {worker_rate / rdkafka_rate:.2f}",
             flush=True,

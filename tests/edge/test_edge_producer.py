@@ -28,6 +28,11 @@ class Builder:
         return object()
 
 
+class Cluster:
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return set(range(PARTITIONS))
+
+
 class Metadata:
     def __init__(self, topic: str) -> None:
         self.topic = topic
@@ -39,9 +44,32 @@ class Metadata:
 class Client:
     def __init__(self, topic: str) -> None:
         self.topic = topic
+        self.cluster = Cluster()
 
     async def fetch_all_metadata(self) -> Metadata:
         return Metadata(self.topic)
+
+    def add_topic(self, topic: str) -> None:
+        pass
+
+
+class Delivery:
+    def __init__(self) -> None:
+        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
+class Queue:
+    """aiokafka's `MessageAccumulator` as the edge uses it: batches appended, in order."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self._closed = False
+
+    def _append_batch(self, builder: Builder, tp: Any) -> Delivery:
+        delivery = Delivery()
+        self.broker.batches.append(builder.values)
+        self.broker.open.append((builder.values, delivery.future))
+        return delivery
 
 
 class Broker:
@@ -50,6 +78,7 @@ class Broker:
 
     def __init__(self, topic: str) -> None:
         self.client = Client(topic)
+        self._message_accumulator = Queue(self)
         self.batches: list[list[bytes]] = []
         self.open: list[tuple[list[bytes], asyncio.Future[None]]] = []
         self.refuse: set[bytes] = set()
@@ -60,17 +89,8 @@ class Broker:
     async def stop(self) -> None:
         pass
 
-    async def partitions_for(self, topic: str) -> set[int]:
-        return set(range(PARTITIONS))
-
     def create_batch(self) -> Builder:
         return Builder()
-
-    async def send_batch(self, batch: Builder, topic: str, *, partition: int) -> asyncio.Future[None]:
-        self.batches.append(batch.values)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.open.append((batch.values, future))
-        return future
 
     def answer(self) -> None:
         open_, self.open = self.open, []
@@ -82,8 +102,8 @@ class Broker:
 
 
 class ScriptedProducer(EnvelopeProducer):
-    def __init__(self) -> None:
-        settings, _ = load_settings(environ={"TRACKBRIDGE_SOURCES": str(EXAMPLES)})
+    def __init__(self, **environ: str) -> None:
+        settings, _ = load_settings(environ={"TRACKBRIDGE_SOURCES": str(EXAMPLES), **environ})
         super().__init__(settings, EdgeMetrics())
         self.broker = Broker(settings.raw_topic)
 
@@ -143,6 +163,27 @@ def test_a_record_refused_for_good_answers_unavailable_alone() -> None:
         with pytest.raises(Unavailable):
             sends[1].result()
         assert producer.ready()  # one record refused is no outage: the next request is let through
+        await producer.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_request_settled_before_its_turn_is_not_produced() -> None:
+    async def scenario() -> None:
+        producer = ScriptedProducer()
+        assert await producer.connect(asyncio.Event())
+        broker = producer.broker
+        first = asyncio.create_task(producer.send(b"first", b"p1"))
+        await _until(lambda: broker.open)
+        late = asyncio.create_task(producer.send(b"late", b"p2"))
+        await asyncio.sleep(0)
+        late.cancel()  # its request went away (or `_sweep` gave up on it) while "first" was out
+        with pytest.raises(asyncio.CancelledError):
+            await late
+        broker.answer()
+        await first
+        await asyncio.sleep(0)
+        assert broker.batches == [[b"first"]]  # "late" was never handed over
         await producer.close()
 
     asyncio.run(scenario())

@@ -6,10 +6,15 @@ or when the broker refuses the record. After a failure the producer refuses at o
 breaker) and lets one request through every `PROBE_INTERVAL_S` to find out whether Kafka is back,
 so an outage costs callers a fast 503 rather than a pile of envelopes waiting in memory.
 
-Envelopes go to the broker as the worker's records do (`worker.produce.sender`): whatever the
-requests queued while the previous delivery was on its way, in one record batch per partition,
-placed by the Java client's partitioner -- so under load a produce request carries many envelopes,
-and a request waits for no linger when the edge is idle.
+Envelopes go to the broker in whole record batches, placed as the worker places its records
+(`worker.produce`): whatever the requests queued while the previous batches were on their way goes
+as one batch per partition, so under load a produce request carries many envelopes, and a request
+waits for no linger when the edge is idle. The batches are put straight on the producer's queue
+and each request is settled from its batch's delivery callback, without a task, a gather or a
+shield between the acknowledgement and the answer: every step between the two is an event-loop
+turn, and at the edge's request rates those turns were a tenth of its CPU time
+(docs/benchmarks.md). A record the broker refuses for good is searched for record by record, as
+the worker does, and answers 503 alone.
 
 A refused envelope may still reach the topic later (its batch was already on the wire when the
 wait ran out): a 503 means "not known to be durable", never "half written" -- each request is one
@@ -23,11 +28,16 @@ import contextlib
 import logging
 import time
 from collections import deque
+from functools import partial
 from typing import Any, Final
+
+from aiokafka.errors import UnknownTopicOrPartitionError
+from aiokafka.structs import TopicPartition
 
 from worker.config.settings import Settings
 from worker.edge.metrics import EdgeMetrics
-from worker.produce.sender import REFUSALS, BatchSender
+from worker.produce.partitioner import Partitioner
+from worker.produce.sender import REFUSALS, fill_batches
 from worker.records import Record
 
 logger = logging.getLogger("trackbridge.edge")
@@ -46,6 +56,33 @@ class Unavailable(Exception):
     """The envelope is not known to be on Kafka; `str(error)` says why (no request data)."""
 
 
+class _Flush:
+    """The envelopes of one hand-over and their requests' acknowledgements, by index."""
+
+    __slots__ = ("acknowledgements", "records", "timestamp")
+
+    def __init__(
+        self, records: list[Record], acknowledgements: list[asyncio.Future[None]], timestamp: int
+    ) -> None:
+        self.records = records
+        self.acknowledgements = acknowledgements
+        self.timestamp = timestamp
+
+
+def _settle_all(
+    acknowledgements: list[asyncio.Future[None]], indexes: list[int], error: BaseException | None
+) -> None:
+    """Acknowledge `indexes`' requests (error None) or fail them, skipping those given up on."""
+    for index in indexes:
+        acknowledged = acknowledgements[index]
+        if acknowledged.done():
+            continue
+        if error is None:
+            acknowledged.set_result(None)
+        else:
+            acknowledged.set_exception(error)
+
+
 class EnvelopeProducer:
     """One AIOKafkaProducer per process (acks=all), started in the background with retries."""
 
@@ -59,11 +96,12 @@ class EnvelopeProducer:
         # (deadline, acknowledgement) in send order: with one timeout for all, also deadline order.
         self._waiting: deque[tuple[float, asyncio.Future[Any]]] = deque()
         self._sweeper: asyncio.Task[None] | None = None
-        # What the requests queued since the last delivery, and their acknowledgements.
+        # What the requests queued since the last hand-over, and their acknowledgements.
         self._records: list[Record] = []
         self._acknowledgements: list[asyncio.Future[None]] = []
-        self._pending = asyncio.Event()
-        self._delivering: asyncio.Task[None] | None = None
+        self._flush_scheduled = False
+        self._in_flight = 0  # batches handed to the producer and not yet settled
+        self._partitioner = Partitioner()
         metrics.producer_ready = self.ready
 
     def ready(self) -> bool:
@@ -108,8 +146,7 @@ class EnvelopeProducer:
                 )
             else:
                 self._producer = producer
-                sender = BatchSender(producer, max_request_size=MAX_REQUEST_BYTES)
-                self._delivering = asyncio.create_task(self._deliver(sender))
+                producer.client.add_topic(self.topic)  # its partitions, for placing envelopes
                 self._sweeper = asyncio.create_task(self._sweep())
                 topics = await producer.client.fetch_all_metadata()
                 if self.topic not in topics.topics():
@@ -141,7 +178,9 @@ class EnvelopeProducer:
         self._records.append(Record(self.topic, key, value, _NO_HEADERS))
         self._acknowledgements.append(acknowledged)
         self._waiting.append((time.monotonic() + self.settings.edge_produce_timeout, acknowledged))
-        self._pending.set()
+        if not (self._flush_scheduled or self._in_flight):
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
         try:
             await acknowledged
         except asyncio.CancelledError:
@@ -160,30 +199,67 @@ class EnvelopeProducer:
             self._failed_at = None
             logger.info("Kafka acknowledges envelopes again", extra={"event": "kafka_recovered"})
 
-    async def _deliver(self, sender: BatchSender) -> None:
-        """Hand what the requests queued since the last delivery to the broker, in whole
-        per-partition batches, and settle each request's acknowledgement; one delivery at a time,
-        so envelopes reach each partition in the order they were sent."""
-        pending = self._pending
-        while True:
-            await pending.wait()
-            pending.clear()
-            records, acknowledgements = self._records, self._acknowledgements
-            self._records, self._acknowledgements = [], []
-            try:
-                failures = await sender(records, range(len(records)))
-            except Exception as error:  # a bug, not the broker: answer 503 and keep delivering
-                logger.exception("delivery failed", extra={"event": "delivery_failed"})
-                failures = [(index, error) for index in range(len(records))]
-            failed = dict(failures)
-            for index, acknowledged in enumerate(acknowledgements):
-                if acknowledged.done():  # given up on by `_sweep`
-                    continue
-                failure = failed.get(index)
-                if failure is None:
-                    acknowledged.set_result(None)
-                else:
-                    acknowledged.set_exception(failure)
+    def _flush(self) -> None:
+        """Hand what the requests queued to the producer, one batch per partition (one hand-over
+        at a time, so envelopes reach each partition in the order they were sent)."""
+        self._flush_scheduled = False
+        records, acknowledgements = self._records, self._acknowledgements
+        self._records, self._acknowledgements = [], []
+        # Requests already answered 503 (given up on by `_sweep`) are not produced at all.
+        indexes = [index for index, acknowledged in enumerate(acknowledgements) if not acknowledged.done()]
+        producer = self._producer
+        if not indexes or producer is None:
+            _settle_all(acknowledgements, indexes, Unavailable("the producer is closed"))
+            return
+        partitions = producer.client.cluster.partitions_for_topic(self.topic)
+        if not partitions:  # no metadata for the input topic: none yet, or it does not exist
+            producer.client.force_metadata_update()
+            _settle_all(acknowledgements, indexes, UnknownTopicOrPartitionError(self.topic))
+            return
+        count = len(partitions)
+        place = self._partitioner.partition
+        groups: dict[int, list[int]] = {}
+        for index in indexes:
+            groups.setdefault(place(self.topic, records[index].key, count), []).append(index)
+        self._partitioner.shuffle()
+        flush = _Flush(records, acknowledgements, int(time.time() * 1000))
+        for partition, members in groups.items():
+            self._hand_over(flush, members, partition)
+
+    def _hand_over(self, flush: _Flush, indexes: list[int], partition: int) -> None:
+        """Put `indexes`' records on the producer's queue for `partition`, in batches, each settling
+        its records' acknowledgements when the broker answers."""
+        producer = self._producer
+        if producer is None:  # closed while a refused batch was being searched
+            _settle_all(flush.acknowledgements, indexes, Unavailable("the producer is closed"))
+            return
+        # Private to aiokafka (tests/edge/test_edge_hooks.py checks them): `send_batch` would wrap
+        # the delivery in a shield, and awaiting it in a task, three event-loop turns per batch.
+        queue = producer._message_accumulator
+        tp = TopicPartition(self.topic, partition)
+        for batch in fill_batches(producer.create_batch, flush.records, indexes, flush.timestamp):
+            if queue._closed:  # the producer is stopping
+                _settle_all(flush.acknowledgements, batch.indexes, Unavailable("the producer is closed"))
+                continue
+            delivery = queue._append_batch(batch.builder, tp)
+            self._in_flight += 1
+            delivery.future.add_done_callback(partial(self._delivered, flush, batch.indexes, partition))
+
+    def _delivered(
+        self, flush: _Flush, indexes: list[int], partition: int, delivery: asyncio.Future[Any]
+    ) -> None:
+        """The broker's answer to one batch: settle its requests, and hand the next envelopes over
+        once nothing is on its way any more."""
+        self._in_flight -= 1
+        error = Unavailable("delivery cancelled") if delivery.cancelled() else delivery.exception()
+        if isinstance(error, REFUSALS) and len(indexes) > 1:
+            # Which record? Each again on its own, in order: the others are acknowledged.
+            for index in indexes:
+                self._hand_over(flush, [index], partition)
+        else:
+            _settle_all(flush.acknowledgements, indexes, error)
+        if not (self._in_flight or self._flush_scheduled) and self._records:
+            self._flush()
 
     def _given_up(self, started: float, error: BaseException) -> None:
         self.metrics.produce_seconds.observe(time.perf_counter() - started)
@@ -215,10 +291,9 @@ class EnvelopeProducer:
     async def close(self) -> None:
         """Send what is buffered and stop (the HTTP server has answered everything by now)."""
         producer, self._producer = self._producer, None
-        for task in (self._delivering, self._sweeper):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         if producer is not None:
             await producer.stop()

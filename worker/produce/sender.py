@@ -53,7 +53,7 @@ Send = Callable[[Sequence[Record], Sequence[int]], Awaitable[Failures]]
 _estimate = DefaultRecordBatchBuilder.estimate_size_in_bytes
 
 
-class _Batch:
+class Batch:
     """One record batch for one partition and the indexes of its records."""
 
     __slots__ = ("builder", "indexes")
@@ -61,6 +61,26 @@ class _Batch:
     def __init__(self, builder: Any) -> None:
         self.builder = builder
         self.indexes: list[int] = []
+
+
+def fill_batches(
+    create: Callable[[], Any], records: Sequence[Record], indexes: Sequence[int], timestamp: int
+) -> list[Batch]:
+    """`indexes`' records in batches made by `create` (an `AIOKafkaProducer.create_batch`): each
+    at most the producer's batch size, and one record at least."""
+    batch = Batch(create())
+    batches = [batch]
+    append, members = batch.builder.append, batch.indexes
+    for index in indexes:
+        record = records[index]
+        key, value, headers = record.key, record.value, record.headers
+        if append(timestamp=timestamp, key=key, value=value, headers=headers) is None:  # full
+            batch = Batch(create())
+            batches.append(batch)
+            append, members = batch.builder.append, batch.indexes
+            append(timestamp=timestamp, key=key, value=value, headers=headers)  # an empty one takes any
+        members.append(index)
+    return batches
 
 
 class BatchSender:
@@ -107,7 +127,10 @@ class BatchSender:
         if not partitions:
             return failures
         timestamp = int(time.time() * 1000)
-        plans = [(tp, self._fill(records, members, timestamp)) for tp, members in partitions.items()]
+        plans = [
+            (tp, fill_batches(self.producer.create_batch, records, members, timestamp))
+            for tp, members in partitions.items()
+        ]
         queued = await self._submit_all(plans)
         outcomes = await asyncio.gather(
             *(future for futures in queued for future in futures), return_exceptions=True
@@ -126,24 +149,7 @@ class BatchSender:
             return error
         return len(partitions)
 
-    def _fill(self, records: Sequence[Record], indexes: Sequence[int], timestamp: int) -> list[_Batch]:
-        """`indexes`' records in batches of at most the producer's batch size (one record at least)."""
-        create = self.producer.create_batch
-        batch = _Batch(create())
-        batches = [batch]
-        append, members = batch.builder.append, batch.indexes
-        for index in indexes:
-            record = records[index]
-            key, value, headers = record.key, record.value, record.headers
-            if append(timestamp=timestamp, key=key, value=value, headers=headers) is None:  # full
-                batch = _Batch(create())
-                batches.append(batch)
-                append, members = batch.builder.append, batch.indexes
-                append(timestamp=timestamp, key=key, value=value, headers=headers)  # an empty one takes any
-            members.append(index)
-        return batches
-
-    async def _submit_all(self, plans: list[tuple[tuple[str, int], list[_Batch]]]) -> list[list[Any]]:
+    async def _submit_all(self, plans: list[tuple[tuple[str, int], list[Batch]]]) -> list[list[Any]]:
         """Hand every partition's batches to the producer, in order within each partition: one
         future (or the error) per batch. Round by round -- every partition's first batch, then
         every second one -- because the producer takes a partition's next batch only once the one
@@ -171,7 +177,7 @@ class BatchSender:
         self,
         records: Sequence[Record],
         tp: tuple[str, int],
-        batches: list[_Batch],
+        batches: list[Batch],
         outcomes: Sequence[Any],
         timestamp: int,
     ) -> Failures:
@@ -191,7 +197,9 @@ class BatchSender:
     async def _one_by_one(
         self, records: Sequence[Record], indexes: list[int], tp: tuple[str, int], timestamp: int
     ) -> Failures:
-        batches = [self._fill(records, [index], timestamp)[0] for index in indexes]
+        batches = [
+            fill_batches(self.producer.create_batch, records, [index], timestamp)[0] for index in indexes
+        ]
         (queued,) = await self._submit_all([(tp, batches)])
         outcomes = await asyncio.gather(*queued, return_exceptions=True)
         return [

@@ -5,6 +5,7 @@ out go together, one record batch per partition, and a record the broker refuses
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,13 +103,25 @@ class Broker:
 
 
 class ScriptedProducer(EnvelopeProducer):
-    def __init__(self, **environ: str) -> None:
-        settings, _ = load_settings(environ={"TRACKBRIDGE_SOURCES": str(EXAMPLES), **environ})
+    def __init__(self) -> None:
+        settings, _ = load_settings(environ={"TRACKBRIDGE_SOURCES": str(EXAMPLES)})
         super().__init__(settings, EdgeMetrics())
         self.broker = Broker(settings.raw_topic)
 
     def _new_producer(self) -> Any:
         return self.broker
+
+
+def run(scenario: Callable[[ScriptedProducer, Broker], Awaitable[None]]) -> None:
+    """`scenario` against a connected producer, closed afterwards."""
+
+    async def main() -> None:
+        producer = ScriptedProducer()
+        assert await producer.connect(asyncio.Event())
+        await scenario(producer, producer.broker)
+        await producer.close()
+
+    asyncio.run(main())
 
 
 async def _until(condition: Any) -> None:
@@ -127,10 +140,7 @@ async def _answered(sends: list[asyncio.Task[None]], broker: Broker) -> None:
 
 
 def test_envelopes_queued_during_a_delivery_go_out_together_one_batch_per_partition() -> None:
-    async def scenario() -> None:
-        producer = ScriptedProducer()
-        assert await producer.connect(asyncio.Event())
-        broker = producer.broker
+    async def scenario(producer: ScriptedProducer, broker: Broker) -> None:
         first = asyncio.create_task(producer.send(b"first", b"person-0"))
         await _until(lambda: broker.open)
         assert broker.batches == [[b"first"]]
@@ -143,16 +153,12 @@ def test_envelopes_queued_during_a_delivery_go_out_together_one_batch_per_partit
         assert 1 < len(second) <= PARTITIONS
         assert sorted(value for batch in second for value in batch) == sorted(values)
         assert all(send.exception() is None for send in [first, *later])
-        await producer.close()
 
-    asyncio.run(scenario())
+    run(scenario)
 
 
 def test_a_record_refused_for_good_answers_unavailable_alone() -> None:
-    async def scenario() -> None:
-        producer = ScriptedProducer()
-        assert await producer.connect(asyncio.Event())
-        broker = producer.broker
+    async def scenario(producer: ScriptedProducer, broker: Broker) -> None:
         broker.refuse = {b"poison"}
         # One key, so all three share a partition and a batch: the refusal is searched record by record.
         sends = [asyncio.create_task(producer.send(value, b"same")) for value in (b"a", b"poison", b"b")]
@@ -163,16 +169,12 @@ def test_a_record_refused_for_good_answers_unavailable_alone() -> None:
         with pytest.raises(Unavailable):
             sends[1].result()
         assert producer.ready()  # one record refused is no outage: the next request is let through
-        await producer.close()
 
-    asyncio.run(scenario())
+    run(scenario)
 
 
 def test_a_request_settled_before_its_turn_is_not_produced() -> None:
-    async def scenario() -> None:
-        producer = ScriptedProducer()
-        assert await producer.connect(asyncio.Event())
-        broker = producer.broker
+    async def scenario(producer: ScriptedProducer, broker: Broker) -> None:
         first = asyncio.create_task(producer.send(b"first", b"p1"))
         await _until(lambda: broker.open)
         late = asyncio.create_task(producer.send(b"late", b"p2"))
@@ -184,6 +186,5 @@ def test_a_request_settled_before_its_turn_is_not_produced() -> None:
         await first
         await asyncio.sleep(0)
         assert broker.batches == [[b"first"]]  # "late" was never handed over
-        await producer.close()
 
-    asyncio.run(scenario())
+    run(scenario)

@@ -21,10 +21,15 @@ PARTITIONS = 4
 
 
 class Builder:
-    def __init__(self) -> None:
+    """`BatchBuilder` as the edge fills it: full after `capacity` records."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
         self.values: list[bytes] = []
 
-    def append(self, *, timestamp: int, key: bytes | None, value: bytes, headers: Any) -> object:
+    def append(self, *, timestamp: int, key: bytes | None, value: bytes, headers: Any) -> object | None:
+        if len(self.values) >= self.capacity:
+            return None
         self.values.append(value)
         return object()
 
@@ -83,6 +88,7 @@ class Broker:
         self.batches: list[list[bytes]] = []
         self.open: list[tuple[list[bytes], asyncio.Future[None]]] = []
         self.refuse: set[bytes] = set()
+        self.capacity = 1000
 
     async def start(self) -> None:
         pass
@@ -91,7 +97,7 @@ class Broker:
         pass
 
     def create_batch(self) -> Builder:
-        return Builder()
+        return Builder(self.capacity)
 
     def answer(self) -> None:
         open_, self.open = self.open, []
@@ -186,5 +192,25 @@ def test_a_request_settled_before_its_turn_is_not_produced() -> None:
         await first
         await asyncio.sleep(0)
         assert broker.batches == [[b"first"]]  # "late" was never handed over
+
+    run(scenario)
+
+
+def test_a_partitions_batches_go_one_at_a_time_and_a_refusal_keeps_their_order() -> None:
+    async def scenario(producer: ScriptedProducer, broker: Broker) -> None:
+        broker.refuse, broker.capacity = {b"poison"}, 2
+        first = asyncio.create_task(producer.send(b"first", b"same"))
+        await _until(lambda: broker.open)
+        # One key: queued while "first" is out, these four make two batches of one partition.
+        values = (b"a", b"poison", b"b", b"c")
+        sends = [asyncio.create_task(producer.send(value, b"same")) for value in values]
+        await asyncio.sleep(0)
+        broker.answer()
+        await _until(lambda: broker.open)
+        assert broker.batches[1:] == [[b"a", b"poison"]]  # its second batch waits for the first
+        await _answered([first, *sends], broker)
+        # The refused batch searched record by record, then the partition's next batch: in order.
+        assert broker.batches[1:] == [[b"a", b"poison"], [b"a"], [b"poison"], [b"b", b"c"]]
+        assert [send.exception() is None for send in sends] == [True, False, True, True]
 
     run(scenario)

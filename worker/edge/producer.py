@@ -13,8 +13,9 @@ waits for no linger when the edge is idle. The batches are put straight on the p
 and each request is settled from its batch's delivery callback, without a task, a gather or a
 shield between the acknowledgement and the answer: every step between the two is an event-loop
 turn, and at the edge's request rates those turns were a tenth of its CPU time
-(docs/benchmarks.md). A record the broker refuses for good is searched for record by record, as
-the worker does, and answers 503 alone.
+(docs/benchmarks.md). A partition has one batch on its way at a time (the rest of a large hand-over
+follows as each is answered), and a record the broker refuses for good is searched for record by
+record before the rest, as the worker does, and answers 503 alone.
 
 A refused envelope may still reach the topic later (its batch was already on the wire when the
 wait ran out): a 503 means "not known to be durable", never "half written" -- each request is one
@@ -37,8 +38,8 @@ from aiokafka.structs import TopicPartition
 from worker.config.settings import Settings
 from worker.edge.metrics import EdgeMetrics
 from worker.produce.partitioner import Partitioner
-from worker.produce.sender import REFUSALS, fill_batches
-from worker.records import Record
+from worker.produce.sender import REFUSALS, Batch, fill_batches
+from worker.records import Header, Record
 
 logger = logging.getLogger("trackbridge.edge")
 
@@ -49,7 +50,7 @@ CONNECT_RETRY_FIRST_S: Final = 1.0
 CONNECT_RETRY_MAX_S: Final = 30.0
 # Largest envelope the producer sends: the edge's body cap plus the envelope's own fields.
 MAX_REQUEST_BYTES: Final = 1024 * 1024
-_NO_HEADERS: Final[list[tuple[str, bytes]]] = []
+_NO_HEADERS: Final[list[Header]] = []
 
 
 class Unavailable(Exception):
@@ -224,41 +225,47 @@ class EnvelopeProducer:
         self._partitioner.shuffle()
         flush = _Flush(records, acknowledgements, int(time.time() * 1000))
         for partition, members in groups.items():
-            self._hand_over(flush, members, partition)
+            self._hand_over(
+                flush, partition, fill_batches(producer.create_batch, records, members, flush.timestamp)
+            )
 
-    def _hand_over(self, flush: _Flush, indexes: list[int], partition: int) -> None:
-        """Put `indexes`' records on the producer's queue for `partition`, in batches, each settling
-        its records' acknowledgements when the broker answers."""
+    def _hand_over(self, flush: _Flush, partition: int, batches: list[Batch]) -> None:
+        """Put the first of a partition's `batches` on the producer's queue; the rest follow one at
+        a time as each is answered, so they keep their order whatever becomes of one of them."""
         producer = self._producer
-        if producer is None:  # closed while a refused batch was being searched
-            _settle_all(flush.acknowledgements, indexes, Unavailable("the producer is closed"))
-            return
         # Private to aiokafka (tests/edge/test_edge_hooks.py checks them): `send_batch` would wrap
         # the delivery in a shield, and awaiting it in a task, three event-loop turns per batch.
-        queue = producer._message_accumulator
-        tp = TopicPartition(self.topic, partition)
-        for batch in fill_batches(producer.create_batch, flush.records, indexes, flush.timestamp):
-            if queue._closed:  # the producer is stopping
-                _settle_all(flush.acknowledgements, batch.indexes, Unavailable("the producer is closed"))
-                continue
-            delivery = queue._append_batch(batch.builder, tp)
-            self._in_flight += 1
-            delivery.future.add_done_callback(partial(self._delivered, flush, batch.indexes, partition))
+        if producer is None or producer._message_accumulator._closed:  # the producer is stopping
+            closed = Unavailable("the producer is closed")
+            for batch in batches:
+                _settle_all(flush.acknowledgements, batch.indexes, closed)
+            return
+        batch, rest = batches[0], batches[1:]
+        delivery = producer._message_accumulator._append_batch(
+            batch.builder, TopicPartition(self.topic, partition)
+        )
+        self._in_flight += 1
+        delivery.future.add_done_callback(partial(self._delivered, flush, partition, batch, rest))
 
     def _delivered(
-        self, flush: _Flush, indexes: list[int], partition: int, delivery: asyncio.Future[Any]
+        self, flush: _Flush, partition: int, batch: Batch, rest: list[Batch], delivery: asyncio.Future[Any]
     ) -> None:
-        """The broker's answer to one batch: settle its requests, and hand the next envelopes over
-        once nothing is on its way any more."""
+        """The broker's answer to one batch: settle its requests, hand over the partition's next
+        batch, and the next envelopes once nothing is on its way any more."""
         self._in_flight -= 1
         error = Unavailable("delivery cancelled") if delivery.cancelled() else delivery.exception()
-        if isinstance(error, REFUSALS) and len(indexes) > 1:
-            # Which record? Each again on its own, in order: the others are acknowledged.
-            for index in indexes:
-                self._hand_over(flush, [index], partition)
+        producer = self._producer
+        if isinstance(error, REFUSALS) and len(batch.indexes) > 1 and producer is not None:
+            # Which record? Each again on its own, in order, before the rest of the partition.
+            create = producer.create_batch
+            rest = [
+                fill_batches(create, flush.records, [index], flush.timestamp)[0] for index in batch.indexes
+            ] + rest
         else:
-            _settle_all(flush.acknowledgements, indexes, error)
-        if not (self._in_flight or self._flush_scheduled) and self._records:
+            _settle_all(flush.acknowledgements, batch.indexes, error)
+        if rest:
+            self._hand_over(flush, partition, rest)
+        elif not (self._in_flight or self._flush_scheduled) and self._records:
             self._flush()
 
     def _given_up(self, started: float, error: BaseException) -> None:
